@@ -1,0 +1,84 @@
+import Foundation
+
+/// Every setting of a running relay, with the defaults DESIGN.md promises.
+///
+/// Only the `bimrelay` executable reads flags and `BIMRELAY_*` variables; it fills this struct.
+public struct RelayConfiguration: Sendable, Equatable {
+    /// The database file used when none is given.
+    public static let defaultDatabasePath = "./bimrelay.sqlite"
+    /// Loopback: a relay is exposed on purpose, through a reverse proxy.
+    public static let defaultHost = "127.0.0.1"
+    /// 8080 is BIMserver's own default.
+    public static let defaultPort = 8085
+    /// The `serviceIdentifier` meaning "every enabled service subscribed to this trigger".
+    public static let defaultFanOutIdentifier = "bimrelay"
+    /// The largest `/json` body accepted.
+    public static let defaultMaxBodyBytes = 1 << 20
+    /// The largest inbound WebSocket frame accepted.
+    public static let defaultMaxFrameBytes = 1 << 20
+    /// How long a writer waits for the lock before "database is locked".
+    public static let defaultBusyTimeout = Duration.seconds(5)
+    /// Deliveries in flight at once, over all services.
+    public static let defaultMaxInFlight = 64
+    /// Deliveries in flight at once to one service.
+    public static let defaultServiceMaxInFlight = 8
+    /// Connecting to a service.
+    public static let defaultConnectTimeout = Duration.seconds(5)
+    /// A whole delivery request.
+    public static let defaultRequestTimeout = Duration.seconds(15)
+    /// A service failing without a single success for this long is disabled.
+    public static let defaultDisableAfter = Duration.seconds(5 * 86_400)
+    /// WebSocket ping period.
+    public static let defaultPingInterval = Duration.seconds(30)
+    /// How long a dropped endpoint and its frames are kept for a resume.
+    public static let defaultEndpointRetention = Duration.seconds(86_400)
+    /// The most frames kept per endpoint.
+    public static let defaultMaxFramesPerEndpoint = 10_000
+    /// How long delivered deliveries and their attempts are kept.
+    public static let defaultDeliveredRetention = Duration.seconds(7 * 86_400)
+    /// Origins allowed by CORS (`*`: any, like BIMserver's default).
+    public static let defaultAllowedOrigins = ["*"]
+
+    /// The SQLite file.
+    public var databasePath = defaultDatabasePath
+    /// How commits are synced.
+    public var durability = Durability.full
+    /// How long a writer waits for the lock.
+    public var busyTimeout = defaultBusyTimeout
+    /// The listening address.
+    public var host = defaultHost
+    /// The listening port; 0 picks a free one.
+    public var port = defaultPort
+    /// The URL BIMserver reaches the relay at (put in service descriptors); nil: `http://host:port`.
+    public var publicURL: String?
+    /// See ``defaultFanOutIdentifier``.
+    public var fanOutIdentifier = defaultFanOutIdentifier
+    /// See ``defaultMaxBodyBytes``.
+    public var maxBodyBytes = defaultMaxBodyBytes
+    /// See ``defaultMaxFrameBytes``.
+    public var maxFrameBytes = defaultMaxFrameBytes
+    /// See ``defaultAllowedOrigins``.
+    public var allowedOrigins = defaultAllowedOrigins
+    /// See ``defaultMaxInFlight``.
+    public var maxInFlight = defaultMaxInFlight
+    /// See ``defaultConnectTimeout``.
+    public var connectTimeout = defaultConnectTimeout
+    /// See ``defaultDisableAfter``.
+    public var disableAfter = defaultDisableAfter
+    /// See ``defaultPingInterval``.
+    public var pingInterval = defaultPingInterval
+    /// See ``defaultEndpointRetention``.
+    public var endpointRetention = defaultEndpointRetention
+    /// See ``defaultMaxFramesPerEndpoint``.
+    public var maxFramesPerEndpoint = defaultMaxFramesPerEndpoint
+    /// See ``defaultDeliveredRetention``.
+    public var deliveredRetention = defaultDeliveredRetention
+
+    /// The defaults.
+    public init() {}
+
+    /// The public URL, or the listening address when none was set.
+    public var effectivePublicURL: String {
+        publicURL ?? "http://\(host):\(port)"
+    }
+}

@@ -1,0 +1,52 @@
+/// An error of the relay's own logic: bad input, a missing row, a refused database.
+///
+/// The CLI prints `message` on one line; the server edge turns it into BIMserver's exception
+/// envelope (`UserException`, or `InvalidTokenException` for ``invalidToken``).
+public struct RelayError: Error, Sendable, Equatable, CustomStringConvertible {
+    private enum Code: Sendable, Equatable {
+        case invalidArgument
+        case notFound
+        case conflict
+        case invalidToken
+        case accessDenied
+        case database
+        case endpointNotFound
+    }
+
+    private let code: Code
+    /// A message for a person, without any secret in it.
+    public let message: String
+
+    private init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// Whether this error means the caller's token was not accepted.
+    public var isInvalidToken: Bool { code == .invalidToken }
+    /// Whether the error is BIMserver's `ENDPOINT_NOT_FOUND` (errorCode 1).
+    public var isEndpointNotFound: Bool { code == .endpointNotFound }
+    /// Whether a named row does not exist.
+    public var isNotFound: Bool { code == .notFound }
+
+    /// A value the caller gave is malformed or out of range.
+    public static func invalidArgument(_ message: String) -> RelayError { .init(.invalidArgument, message) }
+    /// A named row does not exist.
+    public static func notFound(_ message: String) -> RelayError { .init(.notFound, message) }
+    /// The change would break a uniqueness rule (a duplicate identifier, …).
+    public static func conflict(_ message: String) -> RelayError { .init(.conflict, message) }
+    /// The token is unknown, revoked or missing.
+    public static func invalidToken(_ message: String = "Invalid token") -> RelayError {
+        .init(.invalidToken, message)
+    }
+    /// The token is valid but its role or project scope does not allow this.
+    public static func accessDenied(_ message: String) -> RelayError { .init(.accessDenied, message) }
+    /// The database cannot be used (missing, unreadable, newer than this binary, …).
+    public static func database(_ message: String) -> RelayError { .init(.database, message) }
+    /// A WebSocket endpoint id that is not (or no longer) registered.
+    public static func endpointNotFound(_ id: Int64) -> RelayError {
+        .init(.endpointNotFound, "Endpoint with id \(id) not found")
+    }
+}

@@ -1,0 +1,50 @@
+import Crypto
+import Foundation
+
+/// Generates and checks the relay's credentials.
+///
+/// Tokens are shown once and stored as their SHA-256; signing secrets follow Standard Webhooks
+/// (`whsec_` + base64 of 32 random bytes).
+public enum Secrets {
+    /// The prefix of every relay token, so that a leaked one is recognisable in a scan.
+    public static let tokenPrefix = "brt_"
+    /// The prefix of every signing secret.
+    public static let signingSecretPrefix = "whsec_"
+    /// How many leading characters of a token `token list` shows.
+    public static let visiblePrefixLength = 12
+
+    /// A new random token: `brt_` and 64 hex digits (256 bits from the system's CSPRNG).
+    public static func newToken() -> String {
+        tokenPrefix + randomBytes(32).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A new signing secret: `whsec_` and the base64 of 32 random bytes.
+    public static func newSigningSecret() -> String {
+        signingSecretPrefix + Data(randomBytes(32)).base64EncodedString()
+    }
+
+    /// A new `webhook-id`: `msg_` and 32 hex digits; it never contains a full stop.
+    public static func newWebhookID() -> String {
+        "msg_" + randomBytes(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The stored form of a token: lowercase hex SHA-256.
+    public static func hash(token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Compares two strings in time that depends only on their lengths.
+    public static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
+        let a = Array(lhs.utf8)
+        let b = Array(rhs.utf8)
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+
+    private static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+}

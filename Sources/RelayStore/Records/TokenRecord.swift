@@ -1,0 +1,39 @@
+import Foundation
+import GRDB
+import RelayCore
+
+/// A row of `tokens`: a relay credential, stored as its SHA-256.
+public struct TokenRecord: SnakeCaseRecord, Sendable, Equatable {
+    public static let databaseTableName = "tokens"
+
+    /// Row id.
+    public var id: Int64?
+    /// Who the token belongs to (free text; endpoints are matched on it).
+    public var user: String
+    /// What it may do.
+    public var role: TokenRole
+    /// Comma-separated project oids it is limited to; nil for every project.
+    public var projects: String?
+    /// Lowercase hex SHA-256 of the token.
+    public var tokenHash: String
+    /// The first characters of the token, to tell tokens apart.
+    public var prefix: String
+    /// Issued at.
+    public var createdAt: Date
+    /// Last accepted at.
+    public var lastUsedAt: Date?
+    /// Revoked at; a revoked token is refused.
+    public var revokedAt: Date?
+
+    /// The project scope as numbers; nil for every project.
+    public var projectIDs: [Int64]? {
+        projects.map { $0.split(separator: ",").compactMap { Int64($0) } }
+    }
+
+    /// Whether this token may see project `poid`.
+    public func canSee(project poid: Int64?) -> Bool {
+        guard let scope = projectIDs else { return true }
+        guard let poid else { return false }
+        return scope.contains(poid)
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import GRDB
+import RelayCore
+
+/// The relay's SQLite file: WAL, foreign keys on, a busy timeout, `synchronous` per ``Durability``.
+///
+/// One `DatabasePool` per process: one writer connection (SQLite allows one writer at a time) and
+/// readers that never block it. Admin commands open the same file while `serve` runs.
+public final class RelayDatabase: Sendable {
+    /// The GRDB pool; RelayStore's queries run on it.
+    public let pool: DatabasePool
+    /// The file path as given.
+    public let path: String
+    /// The migrations this open applied (empty when the file was current).
+    public let appliedMigrations: [Migration]
+
+    /// Whether opening may create a missing file, and whether it migrates.
+    public enum OpenMode: Sendable {
+        /// Create the file when missing and apply pending migrations (`serve`, `migrate`).
+        case createAndMigrate
+        /// The file must exist and be at this binary's schema version (admin commands).
+        case existing
+    }
+
+    private init(pool: DatabasePool, path: String, appliedMigrations: [Migration]) {
+        self.pool = pool
+        self.path = path
+        self.appliedMigrations = appliedMigrations
+    }
+
+    /// Opens (and, per `mode`, creates and migrates) the database at `path`.
+    public static func open(
+        path: String, durability: Durability = .full,
+        busyTimeout: Duration = RelayConfiguration.defaultBusyTimeout, mode: OpenMode
+    ) throws(RelayError) -> RelayDatabase {
+        if mode == .existing, !FileManager.default.fileExists(atPath: path) {
+            throw .database(
+                "database \(path) does not exist: run `bimrelay migrate --db \(path)` or `bimrelay serve` first")
+        }
+        var configuration = Configuration()
+        configuration.label = "bimrelay"
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(DurationText.seconds(busyTimeout))
+        let synchronous = durability.synchronousPragma
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            var applied: [Migration] = []
+            switch mode {
+            case .createAndMigrate:
+                applied = try SchemaMigrator.migrate(pool)
+            case .existing:
+                let version = try pool.read { db in try SchemaMigrator.currentVersion(db) }
+                try SchemaMigrator.checkUsable(version: version, path: path)
+            }
+            return RelayDatabase(pool: pool, path: path, appliedMigrations: applied)
+        } catch let error as RelayError {
+            throw error
+        } catch {
+            throw .database("cannot open database \(path): \(Self.describe(error))")
+        }
+    }
+
+    /// A short, secret-free description of a GRDB or SQLite error.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return error.message ?? "SQLite error \(error.resultCode.rawValue)"
+        }
+        return String(describing: error)
+    }
+}
+
+extension RelayDatabase.OpenMode: Equatable {}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RelayCore
+import RelayServer
+import RelayStore
+import ServiceLifecycle
+
+/// `bimrelay serve`: the relay itself.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the relay: JSON API, WebSocket stream and delivery worker over one SQLite file.")
+
+    @OptionGroup var options: ServeOptions
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = try options.resolve(environment: environment)
+        let level = try options.resolveLogLevel(environment: environment)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "bimrelay")
+
+        let database = try RelayDatabase.open(
+            path: configuration.databasePath, durability: configuration.durability,
+            busyTimeout: configuration.busyTimeout, mode: .createAndMigrate)
+        for migration in database.appliedMigrations {
+            logger.notice(
+                "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+        }
+        let app = RelayApplication.make(configuration: configuration, database: database, logger: logger) { port in
+            // Tests and scripts wait for this line to learn the port (with --port 0).
+            FileHandle.standardOutput.write(Data("bimrelay listening on http://\(configuration.host):\(port)\n".utf8))
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.notice("bimrelay stopped")
+    }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RelayCore
+
+/// Every `serve` setting as a flag; each also reads `BIMRELAY_<NAME>` and falls back to the
+/// default in ``RelayConfiguration``. A flag beats the environment.
+struct ServeOptions: ParsableArguments {
+    @Option(help: "The SQLite file (env BIMRELAY_DB; default ./bimrelay.sqlite).") var db: String?
+    @Option(help: "Listening address (env BIMRELAY_HOST; default 127.0.0.1).") var host: String?
+    @Option(help: "Listening port, 0 for any free one (env BIMRELAY_PORT; default 8085).") var port: String?
+    @Option(help: "URL BIMserver reaches the relay at, for service descriptors (env BIMRELAY_PUBLIC_URL).")
+    var publicUrl: String?
+    @Option(help: "full or normal: SQLite synchronous mode (env BIMRELAY_DURABILITY; default full).")
+    var durability: String?
+    @Option(help: "How long a writer waits for the database lock (env BIMRELAY_BUSY_TIMEOUT; default 5s).")
+    var busyTimeout: String?
+    @Option(
+        help: "serviceIdentifier meaning every subscribed service (env BIMRELAY_FANOUT_IDENTIFIER; default bimrelay).")
+    var fanoutIdentifier: String?
+    @Option(help: "Largest /json body in bytes, or with KiB/MiB (env BIMRELAY_MAX_BODY; default 1MiB).")
+    var maxBody: String?
+    @Option(help: "Largest inbound WebSocket frame (env BIMRELAY_MAX_FRAME; default 1MiB).") var maxFrame: String?
+    @Option(help: "CORS origins, comma-separated, * for any (env BIMRELAY_ALLOWED_ORIGINS; default *).")
+    var allowedOrigins: String?
+    @Option(help: "Deliveries in flight over all services (env BIMRELAY_MAX_IN_FLIGHT; default 64).")
+    var maxInFlight: String?
+    @Option(help: "Connect timeout for deliveries (env BIMRELAY_CONNECT_TIMEOUT; default 5s).")
+    var connectTimeout: String?
+    @Option(help: "Disable a service failing this long without success (env BIMRELAY_DISABLE_AFTER; default 5d).")
+    var disableAfter: String?
+    @Option(help: "WebSocket ping period (env BIMRELAY_PING_INTERVAL; default 30s).") var pingInterval: String?
+    @Option(help: "Keep dropped endpoints and frames this long (env BIMRELAY_ENDPOINT_RETENTION; default 24h).")
+    var endpointRetention: String?
+    @Option(help: "Most frames kept per endpoint (env BIMRELAY_MAX_FRAMES_PER_ENDPOINT; default 10000).")
+    var maxFramesPerEndpoint: String?
+    @Option(help: "Keep delivered deliveries this long (env BIMRELAY_DELIVERED_RETENTION; default 7d).")
+    var deliveredRetention: String?
+    @Option(help: "trace, debug, info, notice, warning, error, critical (env BIMRELAY_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    /// The configuration from flags, then `environment`, then defaults.
+    func resolve(environment: [String: String]) throws -> RelayConfiguration {
+        var reader = Reader(environment: environment)
+        var c = RelayConfiguration()
+        c.databasePath = reader.text(db, "BIMRELAY_DB") ?? c.databasePath
+        c.host = reader.text(host, "BIMRELAY_HOST") ?? c.host
+        c.port = try reader.integer(port, "BIMRELAY_PORT", "--port", range: 0...65535) ?? c.port
+        c.publicURL = reader.text(publicUrl, "BIMRELAY_PUBLIC_URL")
+        if let text = reader.text(durability, "BIMRELAY_DURABILITY") {
+            guard let value = Durability(rawValue: text.lowercased()) else {
+                throw RelayError.invalidArgument("--durability: '\(text)' is not full or normal")
+            }
+            c.durability = value
+        }
+        c.busyTimeout = try reader.duration(busyTimeout, "BIMRELAY_BUSY_TIMEOUT", "--busy-timeout") ?? c.busyTimeout
+        c.fanOutIdentifier = reader.text(fanoutIdentifier, "BIMRELAY_FANOUT_IDENTIFIER") ?? c.fanOutIdentifier
+        c.maxBodyBytes = try reader.bytes(maxBody, "BIMRELAY_MAX_BODY", "--max-body") ?? c.maxBodyBytes
+        c.maxFrameBytes = try reader.bytes(maxFrame, "BIMRELAY_MAX_FRAME", "--max-frame") ?? c.maxFrameBytes
+        if let origins = reader.text(allowedOrigins, "BIMRELAY_ALLOWED_ORIGINS") {
+            c.allowedOrigins = origins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        c.maxInFlight =
+            try reader.integer(maxInFlight, "BIMRELAY_MAX_IN_FLIGHT", "--max-in-flight", range: 1...100_000)
+            ?? c.maxInFlight
+        c.connectTimeout =
+            try reader.duration(connectTimeout, "BIMRELAY_CONNECT_TIMEOUT", "--connect-timeout") ?? c.connectTimeout
+        c.disableAfter =
+            try reader.duration(disableAfter, "BIMRELAY_DISABLE_AFTER", "--disable-after") ?? c.disableAfter
+        c.pingInterval =
+            try reader.duration(pingInterval, "BIMRELAY_PING_INTERVAL", "--ping-interval") ?? c.pingInterval
+        c.endpointRetention =
+            try reader.duration(endpointRetention, "BIMRELAY_ENDPOINT_RETENTION", "--endpoint-retention")
+            ?? c.endpointRetention
+        c.maxFramesPerEndpoint =
+            try reader.integer(
+                maxFramesPerEndpoint, "BIMRELAY_MAX_FRAMES_PER_ENDPOINT", "--max-frames-per-endpoint",
+                range: 1...10_000_000) ?? c.maxFramesPerEndpoint
+        c.deliveredRetention =
+            try reader.duration(deliveredRetention, "BIMRELAY_DELIVERED_RETENTION", "--delivered-retention")
+            ?? c.deliveredRetention
+        return c
+    }
+
+    /// The log level from `--log-level` or `BIMRELAY_LOG_LEVEL`.
+    func resolveLogLevel(environment: [String: String]) throws -> Logger.Level {
+        var reader = Reader(environment: environment)
+        guard let text = reader.text(logLevel, "BIMRELAY_LOG_LEVEL") else { return .info }
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw RelayError.invalidArgument("--log-level: '\(text)' is not a log level")
+        }
+        return level
+    }
+
+    /// Reads one setting from its flag or its environment variable, and says which in errors.
+    private struct Reader {
+        let environment: [String: String]
+
+        mutating func text(_ flag: String?, _ variable: String) -> String? {
+            if let flag { return flag }
+            if let value = environment[variable], !value.isEmpty { return value }
+            return nil
+        }
+
+        mutating func integer(_ flag: String?, _ variable: String, _ name: String, range: ClosedRange<Int>) throws
+            -> Int?
+        {
+            guard let text = text(flag, variable) else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw RelayError.invalidArgument(
+                    "\(flag == nil ? variable : name): '\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)"
+                )
+            }
+            return value
+        }
+
+        mutating func duration(_ flag: String?, _ variable: String, _ name: String) throws -> Duration? {
+            guard let text = text(flag, variable) else { return nil }
+            do {
+                return try DurationText.parse(text)
+            } catch {
+                throw RelayError.invalidArgument("\(flag == nil ? variable : name): \(error.message)")
+            }
+        }
+
+        mutating func bytes(_ flag: String?, _ variable: String, _ name: String) throws -> Int? {
+            guard let text = text(flag, variable) else { return nil }
+            let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("k", 1 << 10), ("m", 1 << 20)]
+            var number = text
+            var multiplier = 1
+            for (suffix, value) in units where text.hasSuffix(suffix) {
+                number = String(text.dropLast(suffix.count))
+                multiplier = value
+                break
+            }
+            guard let value = Int(number), value > 0, value <= (256 << 20) / multiplier else {
+                throw RelayError.invalidArgument(
+                    "\(flag == nil ? variable : name): '\(text)' is not a size such as 1048576, 512KiB or 1MiB (at most 256MiB)"
+                )
+            }
+            return value * multiplier
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import RelayStore
+import RelayTestSupport
+import Testing
+
+/// `bimrelay serve` as a real child process on 127.0.0.1.
+@Suite("Serve")
+struct ServeTests {
+    @Test("serve creates the database, answers /health, and exits 0 on SIGTERM")
+    func healthAndGracefulStop() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let db = folder.path("fresh.sqlite")
+        #expect(!FileManager.default.fileExists(atPath: db))
+        let relay = try await RelayProcess.start(database: db)
+        #expect(FileManager.default.fileExists(atPath: db))
+        let health = try await TestHTTP.request("\(relay.baseURL)/health")
+        #expect(health.status == 200)
+        #expect(try health.jsonObject()["status"] as? String == "ok")
+        let status = await relay.terminate()
+        #expect(status == 0, "exit \(status): \(relay.log)")
+        #expect(!relay.wasSignalled)
+    }
+
+    @Test("SIGINT also stops the relay cleanly")
+    func interrupt() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let relay = try await RelayProcess.start(database: folder.path("relay.sqlite"))
+        kill(relay.process.processIdentifier, SIGINT)
+        while relay.process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(relay.process.terminationStatus == 0)
+    }
+
+    @Test("admin commands and sqlite3 work on the database while serve runs")
+    func adminWhileServing() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let db = folder.path("relay.sqlite")
+        let relay = try await RelayProcess.start(database: db)
+        let issued = try await RelayExecutable.run([
+            "token", "issue", "--user", "bim", "--role", "producer", "--db", db,
+        ])
+        #expect(issued.status == 0, "\(issued)")
+        let added = try await RelayExecutable.run([
+            "service", "add", "--identifier", "svc", "--name", "Svc", "--url", "http://127.0.0.1:9",
+            "--trigger", "NEW_REVISION", "--db", db,
+        ])
+        #expect(added.status == 0, "\(added)")
+        let stats = try await RelayExecutable.run(["queue", "stats", "--db", db])
+        #expect(stats.status == 0, "\(stats)")
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            process.arguments = [db, "select count(*) from queue_overview; select identifier from services;"]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            #expect(text == "0\nsvc\n")
+        }
+        #expect(try await TestHTTP.request("\(relay.baseURL)/health").status == 200)
+        #expect(await relay.terminate() == 0)
+    }
+
+    @Test(
+        "a bad setting is one clear line and a non-zero exit",
+        arguments: [
+            (["--port", "99999"], [String: String]()),
+            ([], ["BIMRELAY_PORT": "eighty"]),
+            (["--durability", "maybe"], [:]),
+            (["--max-body", "lots"], [:]),
+        ])
+    func badSetting(arguments: [String], environment: [String: String]) async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let result = try await RelayExecutable.run(
+            ["serve", "--db", folder.path("r.sqlite")] + arguments, environment: environment)
+        #expect(result.status != 0)
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+    }
+}
