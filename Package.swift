@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "bimrelay",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "bimrelay", targets: ["bimrelay"])
     ],
@@ -34,6 +34,7 @@ let package = Package(
                 "RelayCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             plugins: ["EmbedMigrations"]
         ),
@@ -84,6 +85,8 @@ let package = Package(
             dependencies: [
                 "RelayCore",
                 "RelayStore",
+                "RelayServer",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

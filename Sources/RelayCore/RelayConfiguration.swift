@@ -76,9 +76,4 @@ public struct RelayConfiguration: Sendable, Equatable {
 
     /// The defaults.
     public init() {}
-
-    /// The public URL, or the listening address when none was set.
-    public var effectivePublicURL: String {
-        publicURL ?? "http://\(host):\(port)"
-    }
 }

@@ -3,30 +3,83 @@ import Hummingbird
 import Logging
 import RelayCore
 import RelayStore
+import ServiceLifecycle
+import Synchronization
 
-/// Builds the relay's HTTP application: the routes over one database.
-public enum RelayApplication {
-    /// The Hummingbird application for `configuration`, serving from `database`.
-    /// - Parameter onServerRunning: called with the bound port once the server listens (port 0
-    ///   in the configuration picks a free one).
-    public static func make(
-        configuration: RelayConfiguration,
-        database: RelayDatabase,
-        logger: Logger,
+/// Everything `bimrelay serve` runs, wired together over one database.
+///
+/// ``services`` is in dependency order for a `ServiceGroup`: the write queue starts first and stops
+/// last, so requests still in flight when the server stops are committed before the process exits.
+public struct RelayRuntime: Sendable {
+    /// The settings.
+    public let configuration: RelayConfiguration
+    /// The database.
+    public let database: RelayDatabase
+    /// Group commit for every server-side write.
+    public let writeQueue: WriteQueue
+    /// Signalled after commits that created due deliveries.
+    public let deliveryWakeup: Wakeup
+    /// The URL put in service descriptors.
+    public let publicURL: PublicURL
+    /// Answers JSON API envelopes.
+    public let dispatcher: APIDispatcher
+    /// The services to run, in dependency order.
+    public let services: [any Service]
+
+    /// Builds the relay over an opened database.
+    /// - Parameter onServerRunning: called with the bound port once the server listens.
+    public init(
+        configuration: RelayConfiguration, database: RelayDatabase, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) {
+        self.database = database
+        let publicURL = PublicURL(configured: configuration.publicURL, host: configuration.host)
+        self.publicURL = publicURL
+        self.configuration = configuration
+        writeQueue = WriteQueue(database: database, logger: logger)
+        deliveryWakeup = Wakeup()
+        dispatcher = APIDispatcher(
+            configuration: configuration, publicURL: publicURL, database: database, writeQueue: writeQueue,
+            deliveryWakeup: deliveryWakeup, logger: logger)
+
         let router = Router()
+        router.add(middleware: BIMserverCORSMiddleware(allowedOrigins: configuration.allowedOrigins))
         HealthController(database: database).addRoutes(to: router)
-        return Application(
+        JSONAPIController(dispatcher: dispatcher, maxBodyBytes: configuration.maxBodyBytes).addRoutes(to: router)
+        let app = Application(
             router: router,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "bimrelay"
             ),
             onServerRunning: { channel in
-                await onServerRunning(channel.localAddress?.port ?? configuration.port)
+                let port = channel.localAddress?.port ?? configuration.port
+                publicURL.bound(port: port)
+                await onServerRunning(port)
             },
             logger: logger
         )
+        services = [writeQueue, app]
+    }
+}
+
+/// The relay's public URL: `--public-url` when set, else `http://host:<bound port>` once bound.
+public final class PublicURL: Sendable {
+    private let configured: String?
+    private let host: String
+    private let port = Mutex(0)
+
+    init(configured: String?, host: String) {
+        self.configured = configured
+        self.host = host
+    }
+
+    func bound(port: Int) {
+        self.port.withLock { $0 = port }
+    }
+
+    /// The URL BIMserver should post to (without `/json`).
+    public var value: String {
+        configured ?? "http://\(host):\(port.withLock { $0 })"
     }
 }

@@ -32,13 +32,13 @@ struct ServeCommand: AsyncParsableCommand {
             logger.notice(
                 "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
-        let app = RelayApplication.make(configuration: configuration, database: database, logger: logger) { port in
+        let runtime = RelayRuntime(configuration: configuration, database: database, logger: logger) { port in
             // Tests and scripts wait for this line to learn the port (with --port 0).
             FileHandle.standardOutput.write(Data("bimrelay listening on http://\(configuration.host):\(port)\n".utf8))
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: runtime.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.notice("bimrelay stopped")
     }

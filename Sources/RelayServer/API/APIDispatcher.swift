@@ -1,0 +1,159 @@
+import Foundation
+import GRDB
+import Logging
+import RelayCore
+import RelayStore
+
+/// Answers BIMserver JSON API envelopes, for `POST /json` and for `"request"` frames on `/stream`.
+///
+/// An envelope with a writing call (or an `Idempotency-Key`) runs as one job of the group-commit
+/// ``WriteQueue``: each call in its own savepoint, the reply built inside the transaction and sent
+/// only after it commits. Read-only envelopes run on a read snapshot and never touch the writer.
+public final class APIDispatcher: Sendable {
+    /// An answer: the HTTP status and the JSON text.
+    public struct Answer: Sendable {
+        /// 200 for every application outcome, as BIMserver; 400/413 for unreadable requests.
+        public let status: Int
+        /// The reply envelope.
+        public let body: String
+    }
+
+    private let configuration: RelayConfiguration
+    private let database: RelayDatabase
+    private let writeQueue: WriteQueue
+    private let deliveryWakeup: Wakeup
+    private let logger: Logger
+    private let handlers: [RelayInterface: any InterfaceHandler]
+
+    /// A dispatcher over `database`, writing through `writeQueue` and waking `deliveryWakeup` after
+    /// commits that created due deliveries.
+    public init(
+        configuration: RelayConfiguration, publicURL: PublicURL, database: RelayDatabase, writeQueue: WriteQueue,
+        deliveryWakeup: Wakeup, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.database = database
+        self.writeQueue = writeQueue
+        self.deliveryWakeup = deliveryWakeup
+        self.logger = logger
+        handlers = [.remoteService: RemoteServiceHandler(configuration: configuration, publicURL: publicURL)]
+    }
+
+    /// Answers one request body.
+    /// - Parameters:
+    ///   - headerToken: the token from `Authorization: Bearer` or `Token`, used when the body has none.
+    ///   - idempotencyKey: the `Idempotency-Key` header: a repeated key gets the first answer, and nothing is written.
+    public func answer(body: [UInt8], headerToken: String?, idempotencyKey: String?) async -> Answer {
+        let request: APIRequest
+        do {
+            request = try APIRequest.parse(try JSONValue.parse(body))
+        } catch let error as JSONParseError {
+            logger.info("rejected request: invalid JSON", metadata: ["reason": "\(error)"])
+            return Answer(status: 400, body: APIResponse.failure(.user("Invalid JSON: \(error)")).serialized)
+        } catch let exception as APIException {
+            logger.info("rejected request", metadata: ["reason": "\(exception.message)"])
+            return Answer(status: 400, body: APIResponse.failure(exception).serialized)
+        } catch {
+            return Answer(status: 400, body: APIResponse.failure(.user("Unreadable request")).serialized)
+        }
+        return await answer(request, token: request.token ?? headerToken, idempotencyKey: idempotencyKey)
+    }
+
+    /// Answers a parsed envelope.
+    func answer(_ request: APIRequest, token: String?, idempotencyKey: String?) async -> Answer {
+        let writes =
+            idempotencyKey != nil
+            || request.calls.contains { call in
+                guard case .success(let call) = call, let interface = RelayInterface(name: call.interface) else {
+                    return false
+                }
+                return handlers[interface]?.writes(call.method) ?? false
+            }
+        let now = Date()
+        do {
+            if writes {
+                let (body, wake) = try await writeQueue.submit { db in
+                    if let idempotencyKey, let first = try IngestQueries.idempotentResponse(db, key: idempotencyKey) {
+                        return (first, false)
+                    }
+                    var context = try self.context(db: db, token: token, now: now)
+                    let reply = self.run(request, db: db, context: &context, savepoints: true)
+                    let body = reply.serialized
+                    if let idempotencyKey {
+                        try IngestQueries.storeIdempotentResponse(db, key: idempotencyKey, response: body, now: now)
+                    }
+                    return (body, context.wakeDelivery)
+                }
+                if wake { deliveryWakeup.signal() }
+                return Answer(status: 200, body: body)
+            }
+            let body = try await database.pool.read { db in
+                var context = try self.context(db: db, token: token, now: now)
+                return self.run(request, db: db, context: &context, savepoints: false).serialized
+            }
+            return Answer(status: 200, body: body)
+        } catch {
+            logger.error("request failed in the database", metadata: ["error": "\(error)"])
+            let failure = APIException.server("The relay could not store the request; nothing was accepted")
+            return Answer(status: 500, body: APIResponse.failure(id: request.id, failure).serialized)
+        }
+    }
+
+    private func context(db: Database, token: String?, now: Date) throws -> CallContext {
+        let credential = try token.flatMap { try TokenQueries.authenticate(db, token: $0) }
+        return CallContext(now: now, credential: credential, configuration: configuration)
+    }
+
+    /// Runs every call and builds the reply; an invalid envelope token fails every call.
+    private func run(_ request: APIRequest, db: Database, context: inout CallContext, savepoints: Bool) -> JSONValue {
+        let tokenRefused = request.token != nil && context.credential == nil
+        var outcomes: [Result<JSONValue, APIException>] = []
+        for call in request.calls {
+            if tokenRefused {
+                outcomes.append(.failure(.invalidToken()))
+                continue
+            }
+            outcomes.append(call.flatMap { call in perform(call, db: db, context: &context, savepoint: savepoints) })
+        }
+        return request.isMulti
+            ? APIResponse.multi(id: request.id, outcomes) : APIResponse.single(id: request.id, outcomes[0])
+    }
+
+    private func perform(
+        _ call: APICall, db: Database, context: inout CallContext, savepoint: Bool
+    ) -> Result<JSONValue, APIException> {
+        guard let interface = RelayInterface(name: call.interface) else {
+            return .failure(.user("No service found with name \(call.interface)"))
+        }
+        guard let handler = handlers[interface] else {
+            return .failure(.user("Method \(call.method) not found on \(interface.rawValue)"))
+        }
+        do {
+            var result = JSONValue.null
+            if savepoint {
+                var inner = context
+                try db.inSavepoint {
+                    result = try handler.handle(call, db: db, context: &inner)
+                    return .commit
+                }
+                context = inner
+            } else {
+                result = try handler.handle(call, db: db, context: &context)
+            }
+            return .success(result)
+        } catch let exception as APIException {
+            logger.info("call refused", metadata: ["method": "\(call.method)", "reason": "\(exception.message)"])
+            return .failure(exception)
+        } catch let error as RelayError {
+            logger.info("call refused", metadata: ["method": "\(call.method)", "reason": "\(error.message)"])
+            return .failure(
+                error.isInvalidToken
+                    ? .invalidToken(error.message)
+                    : error.isEndpointNotFound
+                        ? APIException(message: error.message, errorCode: .endpointNotFound) : .user(error.message))
+        } catch {
+            logger.error("call failed", metadata: ["method": "\(call.method)", "error": "\(error)"])
+            return .failure(.server("Internal error while running \(call.method)"))
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import GRDB
+import RelayCore
+import RelayStore
+
+/// What a method handler sees besides its parameters: the time, the caller, the settings, and
+/// the effects to run after the transaction commits.
+struct CallContext {
+    /// The request's time (one per envelope).
+    let now: Date
+    /// The token given at the envelope level (top-level `token`, `Authorization: Bearer`, `Token`), if valid.
+    let credential: TokenRecord?
+    /// The relay's settings.
+    let configuration: RelayConfiguration
+    /// Set when a call created due deliveries: the worker is woken after the commit.
+    var wakeDelivery = false
+
+    /// The envelope credential, or `InvalidTokenException` when there is none.
+    func requireCredential() throws(APIException) -> TokenRecord {
+        guard let credential else { throw .invalidToken("No token given") }
+        return credential
+    }
+}
+
+/// One interface's methods.
+protocol InterfaceHandler: Sendable {
+    /// Whether `method` writes (it then runs in the group-commit write queue).
+    func writes(_ method: String) -> Bool
+    /// Runs one call; throws ``APIException`` or ``RelayError`` for the caller's mistakes.
+    func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue
+}

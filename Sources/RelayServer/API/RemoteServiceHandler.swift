@@ -1,0 +1,147 @@
+import Foundation
+import GRDB
+import RelayCore
+import RelayStore
+
+/// `RemoteServiceInterface`: what BIMserver calls on an external service, served by the relay.
+struct RemoteServiceHandler: InterfaceHandler {
+    let configuration: RelayConfiguration
+    let publicURL: PublicURL
+
+    func writes(_ method: String) -> Bool {
+        NotificationMethod(rawValue: method) != nil
+    }
+
+    func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue {
+        let parameters = Parameters(call)
+        if let method = NotificationMethod(rawValue: call.method) {
+            return try record(method, parameters, db: db, context: &context)
+        }
+        switch call.method {
+        case "getService":
+            try parameters.requireObject(count: 1)
+            return try descriptor(for: try parameters.requiredString("serviceIdentifier"), db: db)
+        case "getPublicProfiles":
+            try parameters.requireObject(count: 1)
+            return try profiles(for: try parameters.requiredString("serviceIdentifier"), includePrivate: false, db: db)
+        case "getPrivateProfiles":
+            try parameters.requireObject(count: 2)
+            let identifier = try parameters.requiredString("serviceIdentifier")
+            guard let token = try parameters.string("token"), try TokenQueries.authenticate(db, token: token) != nil
+            else {
+                throw APIException.invalidToken()
+            }
+            return try profiles(for: identifier, includePrivate: true, db: db)
+        default:
+            throw APIException.user("Method \(call.method) not found on RemoteServiceInterface")
+        }
+    }
+
+    /// newRevision / newExtendedDataOnRevision / newExtendedDataOnProject: one event and its deliveries.
+    private func record(
+        _ method: NotificationMethod, _ parameters: Parameters, db: Database, context: inout CallContext
+    ) throws -> JSONValue {
+        try parameters.requireObject(count: method.parameterNames.count)
+        // Read every declared parameter first, so a missing one is reported before anything else.
+        let poid = try parameters.long("poid")
+        let roid = method == .newExtendedDataOnProject ? nil : try parameters.long("roid")
+        let edid = method == .newRevision ? nil : try parameters.long("edid")
+        let event = IncomingEvent(
+            method: method, poid: poid, roid: roid, edid: edid, soid: try parameters.long("soid"),
+            serviceIdentifier: try parameters.requiredString("serviceIdentifier"),
+            profileIdentifier: try parameters.string("profileIdentifier"),
+            token: try parameters.string("token"), apiUrl: try parameters.string("apiUrl"))
+        let producer = try authenticateProducer(try parameters.string("userToken"), db: db, context: context)
+        guard producer.canSee(project: poid) else {
+            throw APIException.user("This token may not publish events for project \(poid.map(String.init) ?? "null")")
+        }
+        try IngestQueries.touchToken(db, id: producer.id ?? 0, now: context.now)
+        let recorded = try IngestQueries.record(
+            db, event, producerTokenID: producer.id, fanOutIdentifier: configuration.fanOutIdentifier,
+            now: context.now)
+        if recorded.hasPendingDeliveries { context.wakeDelivery = true }
+        return .emptyObject
+    }
+
+    /// The `userToken` parameter (BIMserver sends no top-level token), else the envelope's token;
+    /// either way a producer or admin token.
+    private func authenticateProducer(_ userToken: String?, db: Database, context: CallContext) throws -> TokenRecord {
+        let token: TokenRecord
+        if let userToken, !userToken.isEmpty {
+            guard let found = try TokenQueries.authenticate(db, token: userToken) else {
+                throw APIException.invalidToken()
+            }
+            token = found
+        } else {
+            token = try context.requireCredential()
+        }
+        guard token.role.canProduce else {
+            throw APIException.user("A \(token.role.rawValue) token may not publish events")
+        }
+        return token
+    }
+
+    /// An `SServiceDescriptor` whose `url` is the relay, so BIMserver posts to it.
+    private func descriptor(for identifier: String, db: Database) throws -> JSONValue {
+        let service = try lookup(identifier, db: db)
+        return .object([
+            ("__type", "SServiceDescriptor"),
+            ("name", .string(service?.name ?? "bimrelay (every subscribed service)")),
+            ("url", .string(publicURL.value)),
+            ("token", ""),
+            ("identifier", .string(identifier)),
+            ("notificationProtocol", "JSON"),
+            (
+                "description",
+                .string(
+                    service?.description
+                        ?? "Durable relay: every notification is stored and delivered to each subscribed service.")
+            ),
+            ("trigger", .string((service?.triggerList.first ?? .newRevision).rawValue)),
+            ("readRevision", .bool(service?.readRevision ?? false)),
+            ("readExtendedData", .string(service?.readExtendedData ?? "")),
+            ("writeRevision", .bool(service?.writeRevision ?? false)),
+            ("writeExtendedData", .string(service?.writeExtendedData ?? "")),
+            ("providerName", .string(service?.providerName ?? "bimrelay")),
+            ("companyUrl", .string(service?.companyUrl ?? "")),
+            ("tokenUrl", .string(service?.tokenUrl ?? "")),
+            ("newProfileUrl", .string(service?.newProfileUrl ?? "")),
+            ("registerUrl", .string(service?.registerUrl ?? "")),
+            ("authorizeUrl", .string(service?.authorizeUrl ?? "")),
+        ])
+    }
+
+    /// `SProfileDescriptor`s; a service without profiles offers one public `default` profile, so
+    /// BIMserver (which asks for a profile) can still attach it.
+    private func profiles(for identifier: String, includePrivate: Bool, db: Database) throws -> JSONValue {
+        let stored =
+            try lookup(identifier, db: db).map {
+                try ServiceQueries.profiles(db, serviceID: $0.id ?? 0, publicOnly: !includePrivate)
+            } ?? []
+        let descriptors = stored.map { profile in
+            Self.profile(
+                name: profile.name, description: profile.description, isPublic: profile.publicProfile,
+                identifier: profile.identifier)
+        }
+        return .array(
+            descriptors.isEmpty
+                ? [Self.profile(name: "Default", description: "Default profile", isPublic: true, identifier: "default")]
+                : descriptors)
+    }
+
+    private static func profile(name: String, description: String, isPublic: Bool, identifier: String) -> JSONValue {
+        .object([
+            ("__type", "SProfileDescriptor"), ("name", .string(name)), ("description", .string(description)),
+            ("publicProfile", .bool(isPublic)), ("identifier", .string(identifier)),
+        ])
+    }
+
+    /// The registered service, nil for the fan-out identifier, `UserException` for anything else.
+    private func lookup(_ identifier: String, db: Database) throws -> ServiceRecord? {
+        if identifier == configuration.fanOutIdentifier { return nil }
+        guard let service = try ServiceQueries.lookup(db, identifier: identifier) else {
+            throw APIException.user("No service found with identifier '\(identifier)'")
+        }
+        return service
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import GRDB
+import RelayCore
+
+/// Writing accepted notifications into the outbox.
+public enum IngestQueries {
+    /// What one recorded event produced.
+    public struct Recorded: Sendable, Equatable {
+        /// The `events` row.
+        public var eventID: Int64
+        /// The `deliveries` rows, one per target service.
+        public var deliveryIDs: [Int64]
+        /// Whether any delivery is due now (the worker should wake).
+        public var hasPendingDeliveries: Bool
+    }
+
+    /// The services an event goes to: the named one, or, for the fan-out identifier, every enabled
+    /// service subscribed to the event's trigger. An unknown identifier is ``RelayError/notFound(_:)``.
+    public static func targets(_ db: Database, for event: IncomingEvent, fanOutIdentifier: String) throws
+        -> [ServiceRecord]
+    {
+        if event.serviceIdentifier == fanOutIdentifier {
+            // The services table is small (one row per registered service); filter triggers here.
+            return try ServiceRecord.filter(Column("enabled") == true).order(Column("id")).fetchAll(db)
+                .filter { $0.triggerList.contains(event.method.trigger) }
+        }
+        guard let service = try ServiceQueries.lookup(db, identifier: event.serviceIdentifier) else {
+            throw RelayError.notFound("No service found with identifier '\(event.serviceIdentifier)'")
+        }
+        return [service]
+    }
+
+    /// Inserts the event and one delivery per target (paused for a disabled service). Run it in a
+    /// write transaction: the caller acknowledges only after that commits.
+    public static func record(
+        _ db: Database, _ event: IncomingEvent, producerTokenID: Int64?, fanOutIdentifier: String, now: Date
+    ) throws -> Recorded {
+        let services = try targets(db, for: event, fanOutIdentifier: fanOutIdentifier)
+        let eventID = try Int64.fetchOne(
+            db,
+            sql: """
+                INSERT INTO events (method, poid, roid, edid, soid, service_identifier, profile_identifier,
+                                    token, api_url, producer_token_id, received_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                """,
+            arguments: [
+                event.method.rawValue, event.poid, event.roid, event.edid, event.soid, event.serviceIdentifier,
+                event.profileIdentifier, event.token, event.apiUrl, producerTokenID, now,
+            ])!
+        var deliveryIDs: [Int64] = []
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO deliveries (event_id, service_id, webhook_id, state, next_attempt_at, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+        var pending = false
+        for service in services {
+            let state: DeliveryState = service.enabled ? .pending : .paused
+            pending = pending || state == .pending
+            try insert.execute(arguments: [
+                eventID, service.id, Secrets.newWebhookID(), state.rawValue, now, now, now,
+            ])
+            deliveryIDs.append(db.lastInsertedRowID)
+        }
+        return Recorded(eventID: eventID, deliveryIDs: deliveryIDs, hasPendingDeliveries: pending)
+    }
+
+    /// The answer first given for an `Idempotency-Key`, or nil for a new key.
+    public static func idempotentResponse(_ db: Database, key: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT response FROM idempotency_keys WHERE key = ?", arguments: [key])
+    }
+
+    /// Remembers the answer given for an `Idempotency-Key`.
+    public static func storeIdempotentResponse(_ db: Database, key: String, response: String, now: Date) throws {
+        try db.execute(
+            sql: "INSERT INTO idempotency_keys (key, response, created_at) VALUES (?, ?, ?)",
+            arguments: [key, response, now])
+    }
+
+    /// Notes that a token was used, at most once a minute per token (to keep writes rare).
+    public static func touchToken(_ db: Database, id: Int64, now: Date) throws {
+        try db.execute(
+            sql: "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+            arguments: [now, id, now.addingTimeInterval(-60)])
+    }
+}

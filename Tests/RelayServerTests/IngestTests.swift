@@ -1,0 +1,163 @@
+import Foundation
+import GRDB
+import RelayCore
+import RelayStore
+import RelayTestSupport
+import Testing
+
+@Suite("Ingest: RemoteServiceInterface notifications into the outbox")
+struct IngestTests {
+    @Test("BIMserver's newRevision is acknowledged with {} and stored as one event and one delivery per target")
+    func goldenNewRevision() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            let a = try await relay.addService("a", triggers: [.newRevision])
+            let b = try await relay.addService("b", triggers: [.newRevision, .newExtendedData])
+            try await relay.addService("ed-only", triggers: [.newExtendedData])
+            try await relay.addService("off", triggers: [.newRevision], enabled: false)
+
+            let response = try await relay.json(GoldenRequests.newRevision(userToken: producer))
+            #expect(response.status == 200)
+            #expect(response.body == #"{"response":{"result":{}}}"#)
+            #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
+
+            let (event, targets) = try await relay.database.pool.read { db in
+                (
+                    try Row.fetchOne(db, sql: "SELECT * FROM events")!,
+                    try Int64.fetchAll(
+                        db, sql: "SELECT service_id FROM deliveries WHERE state = 'pending' ORDER BY service_id")
+                )
+            }
+            #expect(event["method"] as String == "newRevision")
+            #expect(
+                event["poid"] as Int64 == 131_073 && event["roid"] as Int64 == 65539
+                    && event["soid"] as Int64 == 196_609)
+            #expect(event["edid"] as Int64? == nil)
+            #expect(event["service_identifier"] as String == "bimrelay")
+            #expect(event["profile_identifier"] as String == "default")
+            #expect(event["token"] as String == "3a0e4b1c9d2f")
+            #expect(event["api_url"] as String == "http://bimserver.example.org:8080")
+            #expect(targets == [a.id!, b.id!])
+            #expect(try await relay.count("deliveries") == 2)
+        }
+    }
+
+    @Test("newExtendedDataOnRevision and newExtendedDataOnProject go to NEW_EXTENDED_DATA services")
+    func goldenExtendedData() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("rev", triggers: [.newRevision])
+            let ed = try await relay.addService("ed", triggers: [.newExtendedData])
+            for body in [
+                GoldenRequests.newExtendedDataOnRevision(userToken: producer),
+                GoldenRequests.newExtendedDataOnProject(userToken: producer),
+            ] {
+                let response = try await relay.json(body)
+                #expect(response.body == #"{"response":{"result":{}}}"#)
+            }
+            let rows = try await relay.database.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT e.method, e.roid, e.edid, d.service_id FROM deliveries d JOIN events e ON e.id = d.event_id ORDER BY d.id
+                        """)
+            }
+            #expect(rows.map { $0["method"] as String } == ["newExtendedDataOnRevision", "newExtendedDataOnProject"])
+            #expect(rows.map { $0["edid"] as Int64 } == [327_681, 327_682])
+            #expect(rows[1]["roid"] as Int64? == nil)
+            #expect(rows.allSatisfy { $0["service_id"] as Int64 == ed.id! })
+        }
+    }
+
+    @Test("a named service gets the delivery whatever its trigger; a disabled one gets it paused")
+    func namedService() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("ed", triggers: [.newExtendedData])
+            try await relay.addService("off", enabled: false)
+            _ = try await relay.json(GoldenRequests.newRevision(userToken: producer, serviceIdentifier: "ed"))
+            _ = try await relay.json(GoldenRequests.newRevision(userToken: producer, serviceIdentifier: "off"))
+            #expect(try await relay.count("deliveries", where: "state = 'pending'") == 1)
+            #expect(try await relay.count("deliveries", where: "state = 'paused'") == 1)
+        }
+    }
+
+    @Test("a fan-out with no subscribed service still stores the event")
+    func fanOutWithoutTargets() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            let response = try await relay.json(GoldenRequests.newRevision(userToken: producer))
+            #expect(response.body == #"{"response":{"result":{}}}"#)
+            #expect(try await relay.count("events") == 1)
+            #expect(try await relay.count("deliveries") == 0)
+        }
+    }
+
+    @Test("the configured fan-out identifier is used instead of bimrelay")
+    func customFanOut() async throws {
+        try await withTestRelay(
+            configure: { $0.fanOutIdentifier = "everyone" },
+            { relay in
+                let producer = try await relay.issueToken(role: .producer)
+                try await relay.addService("a")
+                _ = try await relay.json(GoldenRequests.newRevision(userToken: producer, serviceIdentifier: "everyone"))
+                #expect(try await relay.count("deliveries") == 1)
+                let unknown = try await relay.json(GoldenRequests.newRevision(userToken: producer))
+                #expect(unknown.body.contains("No service found with identifier 'bimrelay'"))
+            })
+    }
+
+    @Test("an ingest wakes the delivery side after its commit")
+    func wakesDelivery() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("a")
+            async let woken = relay.runtime.deliveryWakeup.wait(timeout: .seconds(10))
+            _ = try await relay.json(GoldenRequests.newRevision(userToken: producer))
+            #expect(await woken)
+        }
+    }
+
+    @Test("the same Idempotency-Key gets the first answer and writes nothing more")
+    func idempotencyKey() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("a")
+            let body = GoldenRequests.newRevision(userToken: producer)
+            let first = try await relay.json(body, headers: [("Idempotency-Key", "checkin-42")])
+            let second = try await relay.json(body, headers: [("Idempotency-Key", "checkin-42")])
+            #expect(first.body == second.body)
+            #expect(try await relay.count("events") == 1)
+            #expect(try await relay.count("deliveries") == 1)
+            _ = try await relay.json(body, headers: [("Idempotency-Key", "checkin-43")])
+            #expect(try await relay.count("events") == 2)
+        }
+    }
+
+    @Test("300 concurrent ingests are all stored, sharing write transactions")
+    func concurrentIngest() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("a")
+            let before = relay.runtime.writeQueue.statistics
+            let statuses = try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<300 {
+                    group.addTask {
+                        try await relay.json(GoldenRequests.newRevision(userToken: producer, poid: String(index))).body
+                    }
+                }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(statuses.count == 300 && statuses.allSatisfy { $0 == #"{"response":{"result":{}}}"# })
+            #expect(try await relay.count("events") == 300)
+            #expect(try await relay.count("deliveries") == 300)
+            #expect(
+                try await relay.database.pool.read { db in
+                    try Int.fetchOne(db, sql: "SELECT count(DISTINCT poid) FROM events")
+                } == 300)
+            let after = relay.runtime.writeQueue.statistics
+            #expect(after.jobs - before.jobs == 300)
+            #expect(after.batches - before.batches < 300, "no two requests ever shared a transaction")
+        }
+    }
+}
