@@ -109,20 +109,23 @@ struct JSONAPIErrorTests {
 
     @Test("a body over the limit gets 413 with the envelope, and nothing is written")
     func tooLarge() async throws {
-        try await withTestRelay(configure: { $0.maxBodyBytes = 4096 }) { relay in
-            let producer = try await relay.issueToken(role: .producer)
-            try await relay.addService("a")
-            let padding = String(repeating: "x", count: 5000)
-            let body = Self.newRevision(#""poid":1,\#(Self.full),"userToken":"\#(producer)","padding":"\#(padding)""#)
-            let response = try await relay.json(body)
-            #expect(response.status == 413)
-            #expect(try JSONValue.parse(response.body)["response"]?["exception"]?["__type"] == "UserException")
-            #expect(try await relay.count("events") == 0)
-            // Just under the limit is fine.
-            let small = Self.newRevision(#""poid":1,\#(Self.full),"userToken":"\#(producer)""#)
-            #expect(try await relay.json(small).status == 200)
-            #expect(try await relay.count("events") == 1)
-        }
+        try await withTestRelay(
+            configure: { $0.maxBodyBytes = 4096 },
+            { relay in
+                let producer = try await relay.issueToken(role: .producer)
+                try await relay.addService("a")
+                let padding = String(repeating: "x", count: 5000)
+                let body = Self.newRevision(
+                    #""poid":1,\#(Self.full),"userToken":"\#(producer)","padding":"\#(padding)""#)
+                let response = try await relay.json(body)
+                #expect(response.status == 413)
+                #expect(try JSONValue.parse(response.body)["response"]?["exception"]?["__type"] == "UserException")
+                #expect(try await relay.count("events") == 0)
+                // Just under the limit is fine.
+                let small = Self.newRevision(#""poid":1,\#(Self.full),"userToken":"\#(producer)""#)
+                #expect(try await relay.json(small).status == 200)
+                #expect(try await relay.count("events") == 1)
+            })
     }
 
     @Test("a producer scoped to projects may not publish for another project")

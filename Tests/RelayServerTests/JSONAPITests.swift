@@ -83,36 +83,39 @@ struct JSONAPITests {
 
     @Test("getService describes a registered service with the relay as its URL, and the fan-out identifier too")
     func serviceDescriptors() async throws {
-        try await withTestRelay(configure: { $0.publicURL = "https://relay.example.org" }) { relay in
-            try await relay.addService("clash", triggers: [.newExtendedData]) {
-                $0.name = "Clash"
-                $0.readRevision = true
-                $0.providerName = "ACME"
-            }
-            func describe(_ identifier: String) async throws -> JSONValue {
-                let body = """
-                    {"request":{"interface":"RemoteServiceInterface","method":"getService",
-                    "parameters":{"serviceIdentifier":"\(identifier)"}}}
-                    """
-                return try JSONValue.parse(try await relay.json(body).body)
-            }
-            let clash = try #require(try await describe("clash")["response"]?["result"])
-            let keys = try #require(clash.objectPairs).map(\.0)
-            #expect(
-                keys == [
-                    "__type", "name", "url", "token", "identifier", "notificationProtocol", "description", "trigger",
-                    "readRevision", "readExtendedData", "writeRevision", "writeExtendedData", "providerName",
-                    "companyUrl",
-                    "tokenUrl", "newProfileUrl", "registerUrl", "authorizeUrl",
-                ])
-            #expect(clash["url"] == "https://relay.example.org")
-            #expect(clash["trigger"] == "NEW_EXTENDED_DATA" && clash["readRevision"] == true)
-            #expect(clash["notificationProtocol"] == "JSON" && clash["providerName"] == "ACME")
-            let fanOut = try #require(try await describe("bimrelay")["response"]?["result"])
-            #expect(fanOut["identifier"] == "bimrelay" && fanOut["__type"] == "SServiceDescriptor")
-            let unknown = try await describe("nope")
-            #expect(unknown["response"]?["exception"]?["message"] == "No service found with identifier 'nope'")
-        }
+        try await withTestRelay(
+            configure: { $0.publicURL = "https://relay.example.org" },
+            { relay in
+                try await relay.addService("clash", triggers: [.newExtendedData]) {
+                    $0.name = "Clash"
+                    $0.readRevision = true
+                    $0.providerName = "ACME"
+                }
+                func describe(_ identifier: String) async throws -> JSONValue {
+                    let body = """
+                        {"request":{"interface":"RemoteServiceInterface","method":"getService",
+                        "parameters":{"serviceIdentifier":"\(identifier)"}}}
+                        """
+                    return try JSONValue.parse(try await relay.json(body).body)
+                }
+                let clash = try #require(try await describe("clash")["response"]?["result"])
+                let keys = try #require(clash.objectPairs).map(\.0)
+                #expect(
+                    keys == [
+                        "__type", "name", "url", "token", "identifier", "notificationProtocol", "description",
+                        "trigger",
+                        "readRevision", "readExtendedData", "writeRevision", "writeExtendedData", "providerName",
+                        "companyUrl",
+                        "tokenUrl", "newProfileUrl", "registerUrl", "authorizeUrl",
+                    ])
+                #expect(clash["url"] == "https://relay.example.org")
+                #expect(clash["trigger"] == "NEW_EXTENDED_DATA" && clash["readRevision"] == true)
+                #expect(clash["notificationProtocol"] == "JSON" && clash["providerName"] == "ACME")
+                let fanOut = try #require(try await describe("bimrelay")["response"]?["result"])
+                #expect(fanOut["identifier"] == "bimrelay" && fanOut["__type"] == "SServiceDescriptor")
+                let unknown = try await describe("nope")
+                #expect(unknown["response"]?["exception"]?["message"] == "No service found with identifier 'nope'")
+            })
     }
 
     @Test("public profiles need no token; private ones need a valid one")
@@ -152,17 +155,20 @@ struct JSONAPITests {
 
     @Test("CORS: OPTIONS is answered with BIMserver's headers; a disallowed origin gets 403")
     func cors() async throws {
-        try await withTestRelay(configure: { $0.allowedOrigins = ["https://viewer.example.org"] }) { relay in
-            let preflight = try await TestHTTP.request(
-                "\(relay.baseURL)/json", method: "OPTIONS", headers: [("Origin", "https://viewer.example.org")])
-            #expect(preflight.status == 200)
-            #expect(preflight.header("Access-Control-Allow-Origin") == "https://viewer.example.org")
-            #expect(preflight.header("Access-Control-Allow-Headers")?.contains("Token") == true)
-            let refused = try await TestHTTP.request(
-                "\(relay.baseURL)/json", method: "POST", headers: [("Origin", "https://evil.example.org")], body: "{}")
-            #expect(refused.status == 403)
-            let plain = try await relay.json(#"{"request":{"interface":"RemoteServiceInterface","method":"x"}}"#)
-            #expect(plain.header("Access-Control-Allow-Origin") == "*")
-        }
+        try await withTestRelay(
+            configure: { $0.allowedOrigins = ["https://viewer.example.org"] },
+            { relay in
+                let preflight = try await TestHTTP.request(
+                    "\(relay.baseURL)/json", method: "OPTIONS", headers: [("Origin", "https://viewer.example.org")])
+                #expect(preflight.status == 200)
+                #expect(preflight.header("Access-Control-Allow-Origin") == "https://viewer.example.org")
+                #expect(preflight.header("Access-Control-Allow-Headers")?.contains("Token") == true)
+                let refused = try await TestHTTP.request(
+                    "\(relay.baseURL)/json", method: "POST", headers: [("Origin", "https://evil.example.org")],
+                    body: "{}")
+                #expect(refused.status == 403)
+                let plain = try await relay.json(#"{"request":{"interface":"RemoteServiceInterface","method":"x"}}"#)
+                #expect(plain.header("Access-Control-Allow-Origin") == "*")
+            })
     }
 }
