@@ -125,8 +125,9 @@ CREATE TABLE deliveries (
     dead_at          TEXT
 ) STRICT;
 
--- The claim query: due pending rows in due order. Partial, so delivered history does not bloat it.
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE state = 'pending';
+-- The claim query runs per service: that service's due pending rows in due order. Partial, so
+-- delivered history does not bloat it and a backlog of a million rows costs a range scan.
+CREATE INDEX deliveries_due ON deliveries (service_id, next_attempt_at, id) WHERE state = 'pending';
 -- Lease rescue: in-flight rows whose lease has run out.
 CREATE INDEX deliveries_leased ON deliveries (lease_expires_at) WHERE state = 'in_flight';
 -- Per-service views, ordered delivery (the oldest open delivery of a service) and `queue list`.

@@ -36,6 +36,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let defaultMaxFramesPerEndpoint = 10_000
     /// How long delivered deliveries and their attempts are kept.
     public static let defaultDeliveredRetention = Duration.seconds(7 * 86_400)
+    /// The longest the delivery worker sleeps before looking at the database (CLI changes show up within it).
+    public static let defaultDeliveryPollInterval = Duration.seconds(1)
     /// Origins allowed by CORS (`*`: any, like BIMserver's default).
     public static let defaultAllowedOrigins = ["*"]
 
@@ -61,6 +63,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var allowedOrigins = defaultAllowedOrigins
     /// See ``defaultMaxInFlight``.
     public var maxInFlight = defaultMaxInFlight
+    /// See ``defaultDeliveryPollInterval``.
+    public var deliveryPollInterval = defaultDeliveryPollInterval
     /// See ``defaultConnectTimeout``.
     public var connectTimeout = defaultConnectTimeout
     /// See ``defaultDisableAfter``.

@@ -1,14 +1,15 @@
 import Synchronization
 
-/// A level-triggered signal between tasks: `signal()` wakes the one waiter, or the next `wait`
-/// returns at once if nobody was waiting. Signals do not pile up; one wake-up covers them all.
+/// A level-triggered signal between tasks: `signal()` wakes every current waiter, or, when nobody
+/// waits, lets the next `wait` return at once. Signals do not pile up; one wake-up covers them all.
 ///
 /// The ingest path signals the delivery worker after a commit; the worker waits on it with a
 /// timeout (its next due retry or lease expiry), so an idle relay uses no CPU.
 public final class Wakeup: Sendable {
     private struct State {
         var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var nextID: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
 
     private let state = Mutex(State())
@@ -16,21 +17,28 @@ public final class Wakeup: Sendable {
     /// A wake-up with nothing pending.
     public init() {}
 
-    /// Wakes the waiter, or lets the next wait return at once.
+    /// How many tasks are waiting now.
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+
+    /// Wakes every waiter, or lets the next wait return at once.
     public func signal() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            if state.waiters.isEmpty {
+                state.pending = true
+                return []
             }
-            state.pending = true
-            return nil
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Returns after a signal (or at once if one is pending), or when the task is cancelled.
     public func wait() async {
+        let id = state.withLock { state -> UInt64 in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
@@ -38,17 +46,13 @@ public final class Wakeup: Sendable {
                         state.pending = false
                         return true
                     }
-                    state.waiter = continuation
+                    state.waiters[id] = continuation
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import RelayCore
+import RelayDelivery
 import RelayStore
 import ServiceLifecycle
 import Synchronization
@@ -23,6 +24,8 @@ public struct RelayRuntime: Sendable {
     public let publicURL: PublicURL
     /// Answers JSON API envelopes.
     public let dispatcher: APIDispatcher
+    /// Delivers the outbox.
+    public let worker: DeliveryWorker
     /// The services to run, in dependency order.
     public let services: [any Service]
 
@@ -59,7 +62,10 @@ public struct RelayRuntime: Sendable {
             },
             logger: logger
         )
-        services = [writeQueue, app]
+        worker = DeliveryWorker(
+            database: database, writeQueue: writeQueue, wakeup: deliveryWakeup,
+            settings: .init(configuration), logger: logger)
+        services = [writeQueue, worker, app]
     }
 }
 

@@ -113,3 +113,37 @@ public func withTestRelay<T: Sendable>(
         throw error
     }
 }
+
+extension TestRelay {
+    /// Sends BIMserver's `newRevision` for revision `roid` and checks it was acknowledged.
+    public func ingestNewRevision(
+        producer: String, poid: Int64 = 131_073, roid: Int64, serviceIdentifier: String = "bimrelay"
+    ) async throws {
+        let response = try await json(
+            BIMserverRequests.newRevision(
+                userToken: producer, poid: poid, roid: roid, serviceIdentifier: serviceIdentifier))
+        guard response.body == #"{"response":{"result":{}}}"# else {
+            throw CommandResult.CommandError.notAnObject("ingest refused: \(response.body)")
+        }
+    }
+
+    /// The state of one delivery.
+    public func deliveryState(_ id: Int64) async throws -> String? {
+        try await database.pool.read { db in
+            try String.fetchOne(db, sql: "SELECT state FROM deliveries WHERE id = ?", arguments: [id])
+        }
+    }
+}
+
+/// Request bodies as BIMserver sends them.
+public enum BIMserverRequests {
+    /// `RemoteServiceInterface.newRevision`, exactly as BIMserver's JsonChannel posts it.
+    public static func newRevision(userToken: String, poid: Int64, roid: Int64, serviceIdentifier: String) -> String {
+        """
+        {"request":{"interface":"RemoteServiceInterface","method":"newRevision","parameters":{\
+        "poid":\(poid),"roid":\(roid),"soid":196609,"serviceIdentifier":"\(serviceIdentifier)",\
+        "profileIdentifier":"default","userToken":"\(userToken)",\
+        "token":"3a0e4b1c9d2f","apiUrl":"http://bimserver.example.org:8080"}}}
+        """
+    }
+}

@@ -84,3 +84,20 @@ struct RetryScheduleTests {
         #expect(quick >= 2 && quick < 60)
     }
 }
+
+@Suite("Wake-ups")
+struct WakeupTests {
+    @Test("a signal wakes every waiter, and a signal with no waiter is kept for the next wait")
+    func signals() async throws {
+        let wakeup = Wakeup()
+        wakeup.signal()
+        #expect(await wakeup.wait(timeout: .seconds(5)))
+        #expect(await !wakeup.wait(timeout: .milliseconds(50)))
+        async let first = wakeup.wait(timeout: .seconds(10))
+        async let second = wakeup.wait(timeout: .seconds(10))
+        try? await poll(until: "two waiters") { wakeup.waiting == 2 }
+        wakeup.signal()
+        let both = await (first, second)
+        #expect(both == (true, true))
+    }
+}

@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import RelayCore
+import RelayStore
+
+extension DeliveryWorker {
+    /// Sends one attempt and records its outcome.
+    func attempt(_ delivery: ClaimedDelivery, client: HTTPClient) async {
+        let started = Date()
+        let clock = ContinuousClock.now
+        let request = DeliveryRequest(delivery, now: started)
+        let (outcome, body) = await send(request, timeout: .milliseconds(delivery.service.timeoutMs), client: client)
+        let duration = ContinuousClock.now - clock
+        let now = Date()
+        var random = SystemRandomNumberGenerator()
+        let next = outcome.next(
+            attempt: delivery.attempt, schedule: delivery.service.schedule, now: now, using: &random)
+        let result = AttemptResult(
+            deliveryID: delivery.id, serviceID: delivery.service.id ?? 0, attempt: delivery.attempt, startedAt: started,
+            durationMs: Double(DurationText.milliseconds(duration * 1000)) / 1000, statusCode: outcome.statusCode,
+            errorClass: outcome.errorClass, error: outcome.error,
+            responseBody: body.isEmpty ? nil : String(decoding: body.prefix(Self.storedResponseBytes), as: UTF8.self),
+            next: next, disableReason: outcome.isGone ? "the service answered 410 Gone" : nil)
+        let disableAfter = settings.disableAfter
+        do {
+            let disabled = try await writeQueue.submit { db in
+                try DeliveryQueries.record(db, result, now: now, disableAfter: disableAfter)
+            }
+            log(delivery, outcome: outcome, next: next, disabled: disabled)
+        } catch {
+            // The lease will expire and the delivery is tried again: at least once, never lost.
+            logger.error(
+                "could not record an attempt", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
+        }
+    }
+
+    /// POSTs the request; never throws (a failure is an outcome).
+    private func send(
+        _ request: DeliveryRequest, timeout: Duration, client: HTTPClient
+    ) async -> (DeliveryOutcome, [UInt8]) {
+        var http = HTTPClientRequest(url: request.url)
+        http.method = .POST
+        for (name, value) in request.headers { http.headers.add(name: name, value: value) }
+        http.body = .bytes(ByteBuffer(string: request.body))
+        let deadline = NIODeadline.now() + .milliseconds(DurationText.milliseconds(timeout))
+        do {
+            let response = try await client.execute(http, deadline: deadline)
+            var body: [UInt8] = []
+            for try await chunk in response.body {
+                body += chunk.readableBytesView.prefix(Self.readResponseBytes - body.count)
+                if body.count >= Self.readResponseBytes { break }
+            }
+            let outcome = DeliveryOutcome.response(
+                status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"), body: body,
+                now: Date())
+            return (outcome, body)
+        } catch let error as HTTPClientError
+            where [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains(error)
+        {
+            return (.failure(timedOut: true, description: "no answer within \(DurationText.format(timeout))"), [])
+        } catch {
+            return (.failure(timedOut: false, description: String(describing: error)), [])
+        }
+    }
+
+    private func log(_ delivery: ClaimedDelivery, outcome: DeliveryOutcome, next: AttemptResult.Next, disabled: String?)
+    {
+        var metadata: Logger.Metadata = [
+            "delivery": "\(delivery.id)", "service": "\(delivery.service.identifier)",
+            "attempt": "\(delivery.attempt)", "webhook_id": "\(delivery.webhookId)",
+        ]
+        if let status = outcome.statusCode { metadata["status"] = "\(status)" }
+        if let error = outcome.errorClass { metadata["error"] = "\(error)" }
+        switch next {
+        case .delivered:
+            logger.info("delivered", metadata: metadata)
+        case .retry(let at):
+            metadata["next_attempt_at"] = "\(Timestamp.format(at))"
+            logger.notice("attempt failed, will retry", metadata: metadata)
+        case .dead:
+            logger.error("delivery dead: no attempts left", metadata: metadata)
+            if delivery.service.ordered {
+                logger.warning("ordered service moves on to its next delivery past a dead one", metadata: metadata)
+            }
+        }
+        if let disabled {
+            logger.error(
+                "service disabled", metadata: ["service": "\(delivery.service.identifier)", "reason": "\(disabled)"])
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import RelayCore
+import RelayStore
+import ServiceLifecycle
+import Synchronization
+
+/// Delivers the outbox: claims due deliveries, POSTs them through one pooled HTTP client, and
+/// records every outcome with its attempt row in one write.
+///
+/// It sleeps until an ingest commit wakes it, the next retry is due, or a lease expires; it also
+/// looks at the database at least once a second (a cheap read) so that changes made with the CLI
+/// (`queue retry`, `service enable`) are picked up. At start it releases every lease: a relay that
+/// was killed left them, and one relay process owns its database file.
+public final class DeliveryWorker: Service, Sendable {
+    /// The worker's settings (from ``RelayConfiguration``).
+    public struct Settings: Sendable {
+        /// Deliveries in flight at once, over all services.
+        public var maxInFlight = RelayConfiguration.defaultMaxInFlight
+        /// Connecting to a service.
+        public var connectTimeout = RelayConfiguration.defaultConnectTimeout
+        /// A service failing without success this long is disabled.
+        public var disableAfter = RelayConfiguration.defaultDisableAfter
+        /// Added to a service's timeout for the lease, so a lease outlives its request.
+        public var leaseMargin = Duration.seconds(30)
+        /// The longest sleep between two looks at the database.
+        public var pollInterval = Duration.seconds(1)
+
+        /// Settings from the relay's configuration.
+        public init(_ configuration: RelayConfiguration = RelayConfiguration()) {
+            maxInFlight = configuration.maxInFlight
+            connectTimeout = configuration.connectTimeout
+            disableAfter = configuration.disableAfter
+            pollInterval = configuration.deliveryPollInterval
+        }
+    }
+
+    /// How much of a response body is kept in `attempts`.
+    public static let storedResponseBytes = 4096
+    /// How much of a response body is read (to recognise an exception envelope).
+    static let readResponseBytes = 1 << 20
+
+    let database: RelayDatabase
+    let writeQueue: WriteQueue
+    let wakeup: Wakeup
+    let settings: Settings
+    let logger: Logger
+    let inFlight = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+
+    /// A worker over `database`, writing through `writeQueue`, woken by `wakeup`.
+    public init(database: RelayDatabase, writeQueue: WriteQueue, wakeup: Wakeup, settings: Settings, logger: Logger) {
+        self.database = database
+        self.writeQueue = writeQueue
+        self.wakeup = wakeup
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Deliveries being attempted right now.
+    public var deliveriesInFlight: Int { inFlight.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: .milliseconds(DurationText.milliseconds(settings.connectTimeout)))
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, settings.maxInFlight))
+        // The relay has its own retry schedule; a refused connection is one failed attempt.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.decompression = .disabled
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+
+        let released = try await writeQueue.submit { db in try DeliveryQueries.releaseAllLeases(db, now: Date()) }
+        if released > 0 { logger.notice("released deliveries left in flight", metadata: ["count": "\(released)"]) }
+
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                while !stopping.load(ordering: .relaxed) {
+                    let claimed = await claimDue()
+                    for delivery in claimed {
+                        inFlight.add(1, ordering: .relaxed)
+                        group.addTask {
+                            await self.attempt(delivery, client: client)
+                            self.inFlight.subtract(1, ordering: .relaxed)
+                            self.wakeup.signal()
+                        }
+                    }
+                    await wakeup.wait(timeout: await sleepDuration())
+                }
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.wakeup.signal()
+        }
+        try? await client.shutdown()
+    }
+
+    /// Claims as many due deliveries as the global limit allows (a read first, so an idle relay never writes).
+    private func claimDue() async -> [ClaimedDelivery] {
+        let capacity = settings.maxInFlight - inFlight.load(ordering: .relaxed)
+        guard capacity > 0 else { return [] }
+        do {
+            let now = Date()
+            let next = try await database.pool.read { db in try DeliveryQueries.nextWake(db) }
+            guard let next, next <= now else { return [] }
+            let margin = settings.leaseMargin
+            return try await writeQueue.submit { db in
+                try DeliveryQueries.releaseExpiredLeases(db, now: now)
+                return try DeliveryQueries.claim(db, limit: capacity, now: now, leaseMargin: margin)
+            }
+        } catch {
+            logger.error("could not claim deliveries", metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    /// Until the next due delivery or lease expiry, at most ``Settings/pollInterval``.
+    private func sleepDuration() async -> Duration {
+        guard settings.maxInFlight - inFlight.load(ordering: .relaxed) > 0 else { return settings.pollInterval }
+        guard let next = try? await database.pool.read({ db in try DeliveryQueries.nextWake(db) }) else {
+            return settings.pollInterval
+        }
+        let wait = Duration.milliseconds(max(0, Int64(next.timeIntervalSinceNow * 1000)))
+        return min(wait, settings.pollInterval)
+    }
+}

@@ -1,0 +1,317 @@
+import Foundation
+import GRDB
+import RelayCore
+
+/// A claimed delivery with everything needed to send it.
+public struct ClaimedDelivery: Sendable, Equatable {
+    public var id: Int64
+    public var webhookId: String
+    /// The number of this attempt (1 for the first since the last requeue).
+    public var attempt: Int
+    public var event: EventRecord
+    public var service: ServiceRecord
+    /// The profile to put in the body: the event's when it named this service, else the service's first profile.
+    public var profileIdentifier: String?
+
+    /// A claimed delivery.
+    public init(
+        id: Int64, webhookId: String, attempt: Int, event: EventRecord, service: ServiceRecord,
+        profileIdentifier: String?
+    ) {
+        self.id = id
+        self.webhookId = webhookId
+        self.attempt = attempt
+        self.event = event
+        self.service = service
+        self.profileIdentifier = profileIdentifier
+    }
+}
+
+/// A row of `events`.
+public struct EventRecord: SnakeCaseRecord, Sendable, Equatable {
+    public static let databaseTableName = "events"
+
+    public var id: Int64
+    public var method: String
+    public var poid: Int64?
+    public var roid: Int64?
+    public var edid: Int64?
+    public var soid: Int64?
+    public var serviceIdentifier: String
+    public var profileIdentifier: String?
+    public var token: String?
+    public var apiUrl: String?
+    public var producerTokenId: Int64?
+    public var receivedAt: Date
+
+    /// An event row.
+    public init(
+        id: Int64, method: String, poid: Int64?, roid: Int64?, edid: Int64?, soid: Int64?, serviceIdentifier: String,
+        profileIdentifier: String?, token: String?, apiUrl: String?, producerTokenId: Int64?, receivedAt: Date
+    ) {
+        self.id = id
+        self.method = method
+        self.poid = poid
+        self.roid = roid
+        self.edid = edid
+        self.soid = soid
+        self.serviceIdentifier = serviceIdentifier
+        self.profileIdentifier = profileIdentifier
+        self.token = token
+        self.apiUrl = apiUrl
+        self.producerTokenId = producerTokenId
+        self.receivedAt = receivedAt
+    }
+}
+
+/// What the worker records after one attempt.
+public struct AttemptResult: Sendable, Equatable {
+    /// Where the delivery goes next.
+    public enum Next: Sendable, Equatable {
+        case delivered
+        case retry(at: Date)
+        case dead
+    }
+
+    public var deliveryID: Int64
+    public var serviceID: Int64
+    public var attempt: Int
+    public var startedAt: Date
+    public var durationMs: Double
+    public var statusCode: Int?
+    public var errorClass: String?
+    public var error: String?
+    public var responseBody: String?
+    public var next: Next
+    /// Disable the service with this reason (410 Gone).
+    public var disableReason: String?
+
+    public init(
+        deliveryID: Int64, serviceID: Int64, attempt: Int, startedAt: Date, durationMs: Double, statusCode: Int?,
+        errorClass: String?, error: String?, responseBody: String?, next: Next, disableReason: String? = nil
+    ) {
+        self.deliveryID = deliveryID
+        self.serviceID = serviceID
+        self.attempt = attempt
+        self.startedAt = startedAt
+        self.durationMs = durationMs
+        self.statusCode = statusCode
+        self.errorClass = errorClass
+        self.error = error
+        self.responseBody = responseBody
+        self.next = next
+        self.disableReason = disableReason
+    }
+}
+
+/// The worker's queries: rescue, claim, record.
+public enum DeliveryQueries {
+    /// Returns every in-flight delivery to `pending` (or `paused`): at start-up no request of this
+    /// relay is in flight, so every lease is stale. One relay process owns a database file.
+    @discardableResult
+    public static func releaseAllLeases(_ db: Database, now: Date) throws -> Int {
+        try release(db, condition: "state = 'in_flight'", arguments: [], now: now)
+    }
+
+    /// Returns deliveries whose lease ran out (a request that outlived its timeout and margin).
+    @discardableResult
+    public static func releaseExpiredLeases(_ db: Database, now: Date) throws -> Int {
+        try release(db, condition: "state = 'in_flight' AND lease_expires_at < ?", arguments: [now], now: now)
+    }
+
+    private static func release(
+        _ db: Database, condition: String, arguments: StatementArguments, now: Date
+    ) throws -> Int {
+        try db.execute(
+            sql: """
+                UPDATE deliveries
+                SET state = CASE WHEN (SELECT enabled FROM services s WHERE s.id = deliveries.service_id) = 1
+                                 THEN 'pending' ELSE 'paused' END,
+                    lease_expires_at = NULL, next_attempt_at = ?, updated_at = ?
+                WHERE \(condition)
+                """,
+            arguments: [now, now] + arguments)
+        return db.changesCount
+    }
+
+    /// Claims up to `limit` due deliveries, honouring each service's in-flight limit and, for
+    /// ordered services, strict event order with one in flight. Sets a lease of the service's
+    /// timeout plus `leaseMargin`, and counts the attempt.
+    public static func claim(_ db: Database, limit: Int, now: Date, leaseMargin: Duration) throws -> [ClaimedDelivery] {
+        guard limit > 0 else { return [] }
+        let services = try ServiceRecord.filter(Column("enabled") == true).order(Column("id")).fetchAll(db)
+        let busy = try Dictionary(
+            Row.fetchAll(
+                db,
+                sql: "SELECT service_id, count(*) AS n FROM deliveries WHERE state = 'in_flight' GROUP BY service_id"
+            )
+            .map { ($0["service_id"] as Int64, $0["n"] as Int) },
+            uniquingKeysWith: +)
+        var chosen: [(id: Int64, service: ServiceRecord)] = []
+        for service in services where chosen.count < limit {
+            guard let serviceID = service.id else { continue }
+            let inFlight = busy[serviceID] ?? 0
+            if service.ordered {
+                // Strict order: only the oldest open delivery, and only when nothing is in flight.
+                guard inFlight == 0,
+                    let oldest = try Row.fetchOne(
+                        db,
+                        sql: """
+                            SELECT id, state, next_attempt_at FROM deliveries
+                            WHERE service_id = ? AND state IN ('pending', 'in_flight') ORDER BY id LIMIT 1
+                            """, arguments: [serviceID]),
+                    oldest["state"] as String == "pending", (oldest["next_attempt_at"] as Date) <= now
+                else { continue }
+                chosen.append((oldest["id"], service))
+                continue
+            }
+            let capacity = min(service.maxInFlight - inFlight, limit - chosen.count)
+            guard capacity > 0 else { continue }
+            // Uses deliveries_due (service_id, next_attempt_at, id) WHERE state = 'pending'.
+            let ids = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM deliveries
+                    WHERE service_id = ? AND state = 'pending' AND next_attempt_at <= ?
+                    ORDER BY next_attempt_at, id LIMIT ?
+                    """, arguments: [serviceID, now, capacity])
+            chosen += ids.map { ($0, service) }
+        }
+        guard !chosen.isEmpty else { return [] }
+
+        let servicesByID = Dictionary(
+            chosen.map { ($0.service.id!, $0.service) }, uniquingKeysWith: { first, _ in first })
+        var claimed: [ClaimedDelivery] = []
+        let ids = chosen.map(\.id)
+        let placeholders = databaseQuestionMarks(count: ids.count)
+        // One UPDATE … RETURNING sets every lease; the lease covers the service's own timeout.
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                UPDATE deliveries
+                SET state = 'in_flight', attempt_count = attempt_count + 1, updated_at = ?,
+                    lease_expires_at = (SELECT strftime('%Y-%m-%d %H:%M:%f', ?, '+' || ((s.timeout_ms + ?) / 1000.0) || ' seconds')
+                                        FROM services s WHERE s.id = deliveries.service_id)
+                WHERE id IN (\(placeholders)) AND state = 'pending'
+                RETURNING id, event_id, service_id, webhook_id, attempt_count
+                """,
+            arguments: StatementArguments(
+                [now, now, DurationText.milliseconds(leaseMargin)] as [any DatabaseValueConvertible])
+                + StatementArguments(ids))
+        let eventIDs = Array(Set(rows.map { $0["event_id"] as Int64 }))
+        let events = try Dictionary(
+            uniqueKeysWithValues: EventRecord.filter(keys: eventIDs).fetchAll(db).map { ($0.id, $0) })
+        var firstProfile: [Int64: String?] = [:]
+        for row in rows {
+            let serviceID: Int64 = row["service_id"]
+            guard let service = servicesByID[serviceID], let event = events[row["event_id"]] else { continue }
+            var profile = event.profileIdentifier
+            if event.serviceIdentifier != service.identifier {
+                if firstProfile[serviceID] == nil {
+                    firstProfile[serviceID] = try String.fetchOne(
+                        db, sql: "SELECT identifier FROM profiles WHERE service_id = ? ORDER BY id LIMIT 1",
+                        arguments: [serviceID])
+                }
+                profile = firstProfile[serviceID]! ?? event.profileIdentifier
+            }
+            claimed.append(
+                ClaimedDelivery(
+                    id: row["id"], webhookId: row["webhook_id"], attempt: row["attempt_count"], event: event,
+                    service: service, profileIdentifier: profile))
+        }
+        return claimed.sorted { $0.id < $1.id }
+    }
+
+    /// Records one attempt and its consequence in one write: the `attempts` row, the delivery's
+    /// new state, the service's success/failure bookkeeping and, when due, disabling the service.
+    /// - Parameter disableAfter: a service failing without success for this long is disabled.
+    /// - Returns: the reason the service was disabled now, if it was.
+    @discardableResult
+    public static func record(_ db: Database, _ result: AttemptResult, now: Date, disableAfter: Duration) throws
+        -> String?
+    {
+        try db.execute(
+            sql: """
+                INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error_class,
+                                      error, response_body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                result.deliveryID, result.attempt, result.startedAt, result.durationMs,
+                result.next == .delivered ? "delivered" : "failed", result.statusCode, result.errorClass,
+                result.error, result.responseBody,
+            ])
+        var disableReason = result.disableReason
+        if result.next == .delivered {
+            try db.execute(
+                sql: "UPDATE services SET last_success_at = ?, failing_since = NULL WHERE id = ?",
+                arguments: [now, result.serviceID])
+        } else {
+            try db.execute(
+                sql: "UPDATE services SET failing_since = ifnull(failing_since, ?) WHERE id = ?",
+                arguments: [now, result.serviceID])
+            if disableReason == nil,
+                let since = try Date.fetchOne(
+                    db, sql: "SELECT failing_since FROM services WHERE id = ? AND enabled = 1",
+                    arguments: [result.serviceID]),
+                now.timeIntervalSince(since) >= DurationText.seconds(disableAfter)
+            {
+                disableReason = "failing since \(Timestamp.format(since)) without a success"
+            }
+        }
+        let error = [result.errorClass, result.error].compactMap { $0 }.joined(separator: ": ")
+        switch result.next {
+        case .delivered:
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET state = 'delivered', delivered_at = ?, lease_expires_at = NULL, updated_at = ?,
+                        last_status = ?, last_error = NULL
+                    WHERE id = ?
+                    """, arguments: [now, now, result.statusCode, result.deliveryID])
+        case .retry(let at):
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET state = CASE WHEN (SELECT enabled FROM services WHERE id = ?) = 1
+                                                       THEN 'pending' ELSE 'paused' END,
+                        next_attempt_at = ?, lease_expires_at = NULL, updated_at = ?, last_status = ?, last_error = ?
+                    WHERE id = ?
+                    """, arguments: [result.serviceID, at, now, result.statusCode, error, result.deliveryID])
+        case .dead:
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET state = 'dead', dead_at = ?, lease_expires_at = NULL, updated_at = ?,
+                        last_status = ?, last_error = ?
+                    WHERE id = ?
+                    """, arguments: [now, now, result.statusCode, error, result.deliveryID])
+        }
+        if let reason = disableReason,
+            let identifier = try String.fetchOne(
+                db, sql: "SELECT identifier FROM services WHERE id = ? AND enabled = 1", arguments: [result.serviceID])
+        {
+            _ = try ServiceQueries.disable(db, identifier, reason: reason, now: now)
+            if case .retry = result.next {
+                try db.execute(
+                    sql: "UPDATE deliveries SET state = 'paused' WHERE id = ? AND state = 'pending'",
+                    arguments: [result.deliveryID])
+            }
+            return reason
+        }
+        return nil
+    }
+
+    /// When the worker should look again: the earliest due pending delivery of an enabled service,
+    /// or the earliest lease expiry; nil when there is nothing to wait for.
+    public static func nextWake(_ db: Database) throws -> Date? {
+        let due = try Date.fetchOne(
+            db,
+            sql: """
+                SELECT min(next) FROM (
+                    SELECT (SELECT min(next_attempt_at) FROM deliveries d WHERE d.service_id = s.id AND d.state = 'pending')
+                           AS next
+                    FROM services s WHERE s.enabled = 1)
+                """)
+        let lease = try Date.fetchOne(
+            db, sql: "SELECT min(lease_expires_at) FROM deliveries WHERE state = 'in_flight'")
+        return [due, lease].compactMap { $0 }.min()
+    }
+}

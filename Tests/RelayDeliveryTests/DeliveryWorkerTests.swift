@@ -1,0 +1,239 @@
+import Foundation
+import GRDB
+import RelayCore
+import RelayDelivery
+import RelayStore
+import RelayTestSupport
+import Testing
+
+/// The worker against a real receiver on 127.0.0.1: retries, signatures, limits, dead letters.
+@Suite("Delivery worker")
+struct DeliveryWorkerTests {
+    @Test("a delivery that fails twice is delivered on the third attempt, with one webhook-id throughout")
+    func deliveredAfterFailures() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            let service = try await relay.addService("svc", url: receiver.url) {
+                $0.retrySchedule = "100ms,100ms,100ms"
+                $0.userToken = "svc-user-token"
+            }
+            receiver.script([.init(status: 500), .init(status: 502)])
+            try await relay.ingestNewRevision(producer: producer, roid: 65539)
+            try await poll(until: "delivered") { try await relay.deliveryState(1) == "delivered" }
+
+            let received = receiver.received
+            #expect(received.count == 3)
+            #expect(Set(received.compactMap { $0.header("webhook-id") }).count == 1)
+            #expect(received.allSatisfy { $0.path == "/json" })
+            let attempts = try await relay.database.pool.read { db in try QueueQueries.attempts(db, deliveryID: 1) }
+            #expect(attempts.map(\.attempt) == [1, 2, 3])
+            #expect(attempts.map(\.outcome) == ["failed", "failed", "delivered"])
+            #expect(attempts.map(\.statusCode) == [500, 502, 200])
+
+            // The body is BIMserver's, in declaration order, with the service's own identifier and token.
+            let body = try #require(received.last?.body)
+            #expect(
+                body == """
+                    {"request":{"interface":"RemoteServiceInterface","method":"newRevision","parameters":\
+                    {"poid":131073,"roid":65539,"soid":196609,"serviceIdentifier":"svc","profileIdentifier":"default",\
+                    "userToken":"svc-user-token","token":"3a0e4b1c9d2f","apiUrl":"http://bimserver.example.org:8080"}}}
+                    """)
+            let last = try #require(received.last)
+            let signer = try #require(WebhookSigner(secret: service.signingSecret))
+            let timestamp = try #require(Int64(last.header("webhook-timestamp") ?? ""))
+            #expect(
+                signer.verify(
+                    id: last.header("webhook-id")!, timestamp: timestamp, body: Data(body.utf8),
+                    header: last.header("webhook-signature")!))
+            #expect(abs(Double(timestamp) - Date().timeIntervalSince1970) < 60)
+            #expect(last.header("User-Agent") == "bimrelay/\(RelayVersion.current)")
+            #expect(!body.contains(producer), "the producer's token leaked to the service")
+        }
+        await receiver.stop()
+    }
+
+    @Test("Retry-After on a 503 delays the next attempt beyond the schedule")
+    func retryAfter() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("svc", url: receiver.url) { $0.retrySchedule = "100ms,100ms" }
+            receiver.script([.init(status: 503, headers: [("Retry-After", "2")])])
+            try await relay.ingestNewRevision(producer: producer, roid: 1)
+            try await poll(until: "delivered") { try await relay.deliveryState(1) == "delivered" }
+            let received = receiver.received
+            #expect(received.count == 2)
+            #expect(received[1].at.timeIntervalSince(received[0].at) >= 1.9)
+        }
+        await receiver.stop()
+    }
+
+    @Test("410 Gone disables the service and keeps its deliveries, paused")
+    func goneDisables() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("svc", url: receiver.url) {
+                $0.retrySchedule = "100ms"
+                $0.ordered = true
+            }
+            receiver.setFallback(.init(status: 410))
+            try await relay.ingestNewRevision(producer: producer, roid: 1)
+            try await relay.ingestNewRevision(producer: producer, roid: 2)
+            try await poll(until: "the service is disabled") {
+                try await relay.database.pool.read { db in try ServiceQueries.find(db, "svc").enabled } == false
+            }
+            let service = try await relay.database.pool.read { db in try ServiceQueries.find(db, "svc") }
+            #expect(service.disabledReason?.contains("410") == true)
+            #expect(try await relay.count("deliveries", where: "state = 'paused'") == 2)
+            #expect(try await relay.count("deliveries", where: "state = 'dead'") == 0)
+            // Enabling it lets them flow again.
+            receiver.setFallback(.ok)
+            _ = try await relay.database.pool.write { db in try ServiceQueries.enable(db, "svc", now: Date()) }
+            try await poll(until: "both delivered") {
+                try await relay.count("deliveries", where: "state = 'delivered'") == 2
+            }
+        }
+        await receiver.stop()
+    }
+
+    @Test("a delivery is dead after its last attempt, and a requeue delivers it (picked up without a wake-up)")
+    func deadAndRequeue() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("svc", url: receiver.url) { $0.retrySchedule = "50ms,50ms" }
+            receiver.setFallback(.init(status: 500, body: "overloaded"))
+            try await relay.ingestNewRevision(producer: producer, roid: 1)
+            try await poll(until: "dead") { try await relay.deliveryState(1) == "dead" }
+            #expect(receiver.received.count == 3)
+            let dead = try await relay.database.pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM dead_letters")!
+            }
+            #expect(dead["attempts"] as Int == 3 && dead["last_status"] as Int == 500)
+            let attempt = try await relay.database.pool.read { db in try QueueQueries.attempts(db, deliveryID: 1).last!
+            }
+            #expect(attempt.responseBody == "overloaded" && attempt.errorClass == "http_status")
+
+            receiver.setFallback(.ok)
+            // As `bimrelay queue retry` does: a write from another connection, no in-process signal.
+            _ = try await relay.database.pool.write { db in try QueueQueries.retry(db, ids: [1], now: Date()) }
+            try await poll(until: "delivered after requeue", timeout: .seconds(5)) {
+                try await relay.deliveryState(1) == "delivered"
+            }
+            #expect(receiver.received.count == 4)
+        }
+        await receiver.stop()
+    }
+
+    @Test("timeouts, redirects and exception envelopes are failures with their class")
+    func failureClasses() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("svc", url: receiver.url) {
+                $0.retrySchedule = "50ms,50ms,50ms"
+                $0.timeoutMs = 300
+                $0.ordered = true
+            }
+            receiver.script([
+                .init(delay: .seconds(2)),
+                .init(status: 302, headers: [("Location", "http://127.0.0.1:9/elsewhere")]),
+                .init(body: #"{"response":{"exception":{"__type":"UserException","message":"not now"}}}"#),
+            ])
+            try await relay.ingestNewRevision(producer: producer, roid: 1)
+            try await poll(until: "delivered") { try await relay.deliveryState(1) == "delivered" }
+            let attempts = try await relay.database.pool.read { db in try QueueQueries.attempts(db, deliveryID: 1) }
+            #expect(attempts.map(\.errorClass) == ["timeout", "redirect", "exception_envelope", nil])
+            #expect(attempts[0].durationMs < 1500)
+            #expect(attempts[2].error == "UserException: not now")
+        }
+        await receiver.stop()
+    }
+
+    @Test("a service never has more deliveries in flight than its limit")
+    func perServiceLimit() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("svc", url: receiver.url) { $0.maxInFlight = 2 }
+            receiver.setFallback(.init(delay: .milliseconds(200)))
+            for roid in 1...8 { try await relay.ingestNewRevision(producer: producer, roid: Int64(roid)) }
+            try await poll(until: "all delivered") {
+                try await relay.count("deliveries", where: "state = 'delivered'") == 8
+            }
+            #expect(receiver.maxConcurrent == 2)
+        }
+        await receiver.stop()
+    }
+
+    @Test("an ordered service receives events strictly in order, one at a time, under random failures")
+    func orderedUnderFailures() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("svc", url: receiver.url) {
+                $0.ordered = true
+                $0.retrySchedule = Array(repeating: "20ms", count: 30).joined(separator: ",")
+            }
+            var random = SeededGenerator(seed: 2026)
+            receiver.script((0..<40).map { _ in Bool.random(using: &random) ? .init(status: 500) : .ok })
+            for roid in 1...15 { try await relay.ingestNewRevision(producer: producer, roid: Int64(roid)) }
+            try await poll(until: "all delivered", timeout: .seconds(30)) {
+                try await relay.count("deliveries", where: "state = 'delivered'") == 15
+            }
+            let roids = receiver.received.compactMap { received -> Int64? in
+                guard case .int(let roid)? = try? JSONValue.parse(received.body)["request"]?["parameters"]?["roid"]
+                else { return nil }
+                return roid
+            }
+            #expect(roids == roids.sorted(), "out of order: \(roids)")
+            #expect(Set(roids) == Set(1...15))
+            #expect(receiver.maxConcurrent == 1)
+        }
+        await receiver.stop()
+    }
+
+    @Test("an ordered service moves past a dead delivery")
+    func orderedSkipsDead() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("svc", url: receiver.url) {
+                $0.ordered = true
+                $0.retrySchedule = "20ms"
+            }
+            receiver.script([.init(status: 500), .init(status: 500)])
+            try await relay.ingestNewRevision(producer: producer, roid: 1)
+            try await relay.ingestNewRevision(producer: producer, roid: 2)
+            try await poll(until: "the second is delivered") { try await relay.deliveryState(2) == "delivered" }
+            #expect(try await relay.deliveryState(1) == "dead")
+        }
+        await receiver.stop()
+    }
+
+    @Test("a service failing without success longer than --disable-after is disabled")
+    func autoDisable() async throws {
+        try await withTestRelay(
+            configure: { $0.disableAfter = .milliseconds(500) },
+            { relay in
+                let producer = try await relay.issueToken(role: .producer)
+                // Nothing listens on port 9: every attempt is a refused connection.
+                try await relay.addService("svc", url: "http://127.0.0.1:9") {
+                    $0.retrySchedule = Array(repeating: "100ms", count: 50).joined(separator: ",")
+                }
+                try await relay.ingestNewRevision(producer: producer, roid: 1)
+                try await poll(until: "disabled") {
+                    try await relay.database.pool.read { db in try ServiceQueries.find(db, "svc").enabled } == false
+                }
+                let service = try await relay.database.pool.read { db in try ServiceQueries.find(db, "svc") }
+                #expect(service.disabledReason?.contains("without a success") == true)
+                #expect(try await relay.deliveryState(1) == "paused")
+                let attempt = try await relay.database.pool.read { db in
+                    try QueueQueries.attempts(db, deliveryID: 1).first!
+                }
+                #expect(attempt.errorClass == "connection")
+            })
+    }
+}
