@@ -41,3 +41,42 @@ public enum TopicQueries {
         return topic
     }
 }
+
+extension TopicQueries {
+    /// Creates a progress topic; its id is the topicId.
+    public static func create(
+        _ db: Database, type: String, scope: String, poid: Int64?, roid: Int64?, description: String,
+        owner: Int64?, now: Date
+    ) throws -> Int64 {
+        try Int64.fetchOne(
+            db,
+            sql: """
+                INSERT INTO topics (type, scope, poid, roid, description, owner_token_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id
+                """, arguments: [type, scope, poid, roid, description, owner, now])!
+    }
+
+    /// A topic, or nil.
+    public static func find(_ db: Database, id: Int64) throws -> TopicRecord? {
+        try TopicRecord.fetchOne(db, key: id)
+    }
+
+    /// Stores the latest state of a topic.
+    public static func updateState(_ db: Database, id: Int64, state: String, now: Date) throws {
+        try db.execute(
+            sql: "UPDATE topics SET latest_state = ?, state_updated_at = ? WHERE id = ?", arguments: [state, now, id])
+    }
+
+    /// Marks a topic closed (it stays readable).
+    public static func close(_ db: Database, id: Int64, now: Date) throws {
+        try db.execute(sql: "UPDATE topics SET closed_at = ifnull(closed_at, ?) WHERE id = ?", arguments: [now, id])
+    }
+
+    /// Topic ids of a scope: every topic (nil poid), a project's, or a revision's; open ones first by id.
+    public static func ids(_ db: Database, poid: Int64?, roid: Int64?) throws -> [TopicRecord] {
+        var request = TopicRecord.all()
+        if let poid { request = request.filter(Column("poid") == poid) }
+        if let roid { request = request.filter(Column("roid") == roid) }
+        return try request.order(Column("id")).fetchAll(db)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import GRDB
+import RelayCore
+
+/// Endpoints, subscriptions and stored frames of the `/stream` WebSocket.
+public enum StreamQueries {
+    /// A new endpoint for `token`, connected now.
+    public static func createEndpoint(_ db: Database, token: TokenRecord, now: Date) throws -> EndpointRecord {
+        try EndpointRecord.fetchOne(
+            db,
+            sql: """
+                INSERT INTO endpoints (token_id, user, connected, created_at, connected_at) VALUES (?, ?, 1, ?, ?)
+                RETURNING *
+                """, arguments: [token.id, token.user, now, now])!
+    }
+
+    /// An endpoint by id.
+    public static func endpoint(_ db: Database, id: Int64) throws -> EndpointRecord? {
+        try EndpointRecord.fetchOne(db, key: id)
+    }
+
+    /// The most recently dropped endpoint of this token still within retention (token-only reconnect).
+    public static func lastDropped(_ db: Database, tokenID: Int64, since cutoff: Date) throws -> EndpointRecord? {
+        try EndpointRecord.fetchOne(
+            db,
+            sql: """
+                SELECT * FROM endpoints WHERE token_id = ? AND connected = 0 AND disconnected_at >= ?
+                ORDER BY disconnected_at DESC, id DESC LIMIT 1
+                """, arguments: [tokenID, cutoff])
+    }
+
+    /// Marks an endpoint connected.
+    public static func attach(_ db: Database, endpointID: Int64, now: Date) throws {
+        try db.execute(
+            sql: "UPDATE endpoints SET connected = 1, connected_at = ?, disconnected_at = NULL WHERE id = ?",
+            arguments: [now, endpointID])
+    }
+
+    /// Marks an endpoint dropped, remembering the last frame written to its socket.
+    public static func detach(_ db: Database, endpointID: Int64, sentSeq: Int64, now: Date) throws {
+        try db.execute(
+            sql: """
+                UPDATE endpoints SET connected = 0, disconnected_at = ?, sent_seq = max(sent_seq, ?) WHERE id = ?
+                """, arguments: [now, sentSeq, endpointID])
+    }
+
+    /// Marks every endpoint dropped (at start-up no socket is open).
+    public static func detachAll(_ db: Database, now: Date) throws {
+        try db.execute(
+            sql: "UPDATE endpoints SET connected = 0, disconnected_at = ? WHERE connected = 1", arguments: [now])
+    }
+
+    /// Stored frames of an endpoint after `seq`, in order.
+    public static func frames(_ db: Database, endpointID: Int64, after seq: Int64, limit: Int = 100_000) throws -> [StreamFrame] {
+        try Row.fetchAll(
+            db,
+            sql: "SELECT seq, payload FROM stream_messages WHERE endpoint_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            arguments: [endpointID, seq, limit]
+        ).map { StreamFrame(endpointID: endpointID, seq: $0["seq"], payload: $0["payload"]) }
+    }
+
+    /// The oldest stored seq of an endpoint (nil when none is stored).
+    public static func oldestSeq(_ db: Database, endpointID: Int64) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT min(seq) FROM stream_messages WHERE endpoint_id = ?", arguments: [endpointID])
+    }
+
+    /// Adds a subscription (a no-op when it exists).
+    public static func subscribe(
+        _ db: Database, endpointID: Int64, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil,
+        now: Date
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT OR IGNORE INTO subscriptions (endpoint_id, kind, topic_id, poid, roid, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [endpointID, kind, topicID, poid, roid, now])
+    }
+
+    /// Removes a subscription.
+    public static func unsubscribe(
+        _ db: Database, endpointID: Int64, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil
+    ) throws {
+        try db.execute(
+            sql: """
+                DELETE FROM subscriptions WHERE endpoint_id = ? AND kind = ? AND ifnull(topic_id, 0) = ifnull(?, 0)
+                AND ifnull(poid, 0) = ifnull(?, 0) AND ifnull(roid, 0) = ifnull(?, 0)
+                """, arguments: [endpointID, kind, topicID, poid, roid])
+    }
+
+    /// Endpoints subscribed to `kind` (for the given topic/project/revision), with their token's project scope.
+    public static func subscribers(
+        _ db: Database, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil
+    ) throws -> [(endpointID: Int64, projects: String?)] {
+        var sql = """
+            SELECT DISTINCT s.endpoint_id, t.projects FROM subscriptions s
+            JOIN endpoints e ON e.id = s.endpoint_id JOIN tokens t ON t.id = e.token_id
+            WHERE s.kind = ? AND t.revoked_at IS NULL
+            """
+        var arguments: StatementArguments = [kind]
+        if let topicID {
+            sql += " AND s.topic_id = ?"
+            arguments += [topicID]
+        }
+        if let poid {
+            sql += " AND s.poid = ?"
+            arguments += [poid]
+        }
+        if let roid {
+            sql += " AND s.roid = ?"
+            arguments += [roid]
+        }
+        return try Row.fetchAll(db, sql: sql, arguments: arguments).map { ($0["endpoint_id"], $0["projects"]) }
+    }
+
+    /// Stores one frame for each endpoint: every endpoint's `last_seq` goes up by one (one UPDATE …
+    /// RETURNING for all of them) and one row per endpoint goes into `stream_messages`, all in the
+    /// caller's transaction, so 10,000 subscribers cost one commit, not 10,000.
+    public static func publish(_ db: Database, to endpointIDs: [Int64], method: String, payload: String, now: Date) throws
+        -> [StreamFrame]
+    {
+        guard !endpointIDs.isEmpty else { return [] }
+        var frames: [StreamFrame] = []
+        frames.reserveCapacity(endpointIDs.count)
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO stream_messages (endpoint_id, seq, method, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+        for chunk in stride(from: 0, to: endpointIDs.count, by: 500).map({ Array(endpointIDs[$0..<min($0 + 500, endpointIDs.count)]) }) {
+            let rows = try Row.fetchAll(
+                db,
+                sql: "UPDATE endpoints SET last_seq = last_seq + 1 WHERE id IN (\(databaseQuestionMarks(count: chunk.count))) RETURNING id, last_seq",
+                arguments: StatementArguments(chunk))
+            for row in rows {
+                let frame = StreamFrame(endpointID: row["id"], seq: row["last_seq"], payload: payload)
+                try insert.execute(arguments: [frame.endpointID, frame.seq, method, payload, now])
+                frames.append(frame)
+            }
+        }
+        return frames
+    }
+
+    /// Deletes endpoints dropped before `cutoff` (their subscriptions and frames go with them).
+    @discardableResult
+    public static func pruneEndpoints(_ db: Database, droppedBefore cutoff: Date, limit: Int) throws -> Int {
+        try db.execute(
+            sql: """
+                DELETE FROM endpoints WHERE id IN (
+                    SELECT id FROM endpoints WHERE connected = 0 AND disconnected_at < ? LIMIT ?)
+                """, arguments: [cutoff, limit])
+        return db.changesCount
+    }
+
+    /// Keeps at most `keep` frames per endpoint (the newest).
+    @discardableResult
+    public static func pruneFrames(_ db: Database, keep: Int, limit: Int) throws -> Int {
+        try db.execute(
+            sql: """
+                DELETE FROM stream_messages WHERE id IN (
+                    SELECT m.id FROM stream_messages m JOIN endpoints e ON e.id = m.endpoint_id
+                    WHERE m.seq <= e.last_seq - ? LIMIT ?)
+                """, arguments: [keep, limit])
+        return db.changesCount
+    }
+}
