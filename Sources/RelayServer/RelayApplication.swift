@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import RelayCore
 import RelayDelivery
@@ -26,6 +27,8 @@ public struct RelayRuntime: Sendable {
     public let dispatcher: APIDispatcher
     /// Delivers the outbox.
     public let worker: DeliveryWorker
+    /// Pushes frames to `/stream` sockets.
+    public let streamHub: StreamHub
     /// The services to run, in dependency order.
     public let services: [any Service]
 
@@ -41,16 +44,31 @@ public struct RelayRuntime: Sendable {
         self.configuration = configuration
         writeQueue = WriteQueue(database: database, logger: logger)
         deliveryWakeup = Wakeup()
+        streamHub = StreamHub(writeQueue: writeQueue, configuration: configuration, logger: logger)
         dispatcher = APIDispatcher(
             configuration: configuration, publicURL: publicURL, database: database, writeQueue: writeQueue,
-            deliveryWakeup: deliveryWakeup, logger: logger)
+            deliveryWakeup: deliveryWakeup, streamHub: streamHub, logger: logger)
 
-        let router = Router()
+        let router = Router(context: BasicWebSocketRequestContext.self)
         router.add(middleware: BIMserverCORSMiddleware(allowedOrigins: configuration.allowedOrigins))
         HealthController(database: database).addRoutes(to: router)
         JSONAPIController(dispatcher: dispatcher, maxBodyBytes: configuration.maxBodyBytes).addRoutes(to: router)
+        let stream = StreamController(
+            configuration: configuration, database: database, writeQueue: writeQueue, dispatcher: dispatcher,
+            hub: streamHub)
+        router.ws("/stream") { inbound, outbound, context in
+            await stream.handle(inbound, outbound, logger: context.logger)
+        }
         let app = Application(
             router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: router,
+                configuration: .init(
+                    http1: .init(idleTimeout: .seconds(120)),
+                    ws: .init(
+                        maxFrameSize: configuration.maxFrameBytes,
+                        autoPing: .enabled(
+                            timePeriod: .milliseconds(DurationText.milliseconds(configuration.pingInterval)))))),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "bimrelay"
@@ -65,7 +83,7 @@ public struct RelayRuntime: Sendable {
         worker = DeliveryWorker(
             database: database, writeQueue: writeQueue, wakeup: deliveryWakeup,
             settings: .init(configuration), logger: logger)
-        services = [writeQueue, worker, app]
+        services = [writeQueue, worker, streamHub, app]
     }
 }
 

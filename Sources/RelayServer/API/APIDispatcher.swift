@@ -24,19 +24,24 @@ public final class APIDispatcher: Sendable {
     private let deliveryWakeup: Wakeup
     private let logger: Logger
     private let handlers: [RelayInterface: any InterfaceHandler]
+    private let streamHub: StreamHub
 
     /// A dispatcher over `database`, writing through `writeQueue` and waking `deliveryWakeup` after
     /// commits that created due deliveries.
     public init(
         configuration: RelayConfiguration, publicURL: PublicURL, database: RelayDatabase, writeQueue: WriteQueue,
-        deliveryWakeup: Wakeup, logger: Logger
+        deliveryWakeup: Wakeup, streamHub: StreamHub, logger: Logger
     ) {
+        self.streamHub = streamHub
         self.configuration = configuration
         self.database = database
         self.writeQueue = writeQueue
         self.deliveryWakeup = deliveryWakeup
         self.logger = logger
-        handlers = [.remoteService: RemoteServiceHandler(configuration: configuration, publicURL: publicURL)]
+        handlers = [
+            .remoteService: RemoteServiceHandler(configuration: configuration, publicURL: publicURL),
+            .notificationRegistry: NotificationRegistryHandler(),
+        ]
     }
 
     /// Answers one request body.
@@ -72,9 +77,9 @@ public final class APIDispatcher: Sendable {
         let now = Date()
         do {
             if writes {
-                let (body, wake) = try await writeQueue.submit { db in
+                let (body, wake, frames) = try await writeQueue.submit { db in
                     if let idempotencyKey, let first = try IngestQueries.idempotentResponse(db, key: idempotencyKey) {
-                        return (first, false)
+                        return (first, false, [StreamFrame]())
                     }
                     var context = try self.context(db: db, token: token, now: now)
                     let reply = self.run(request, db: db, context: &context, savepoints: true)
@@ -82,9 +87,10 @@ public final class APIDispatcher: Sendable {
                     if let idempotencyKey {
                         try IngestQueries.storeIdempotentResponse(db, key: idempotencyKey, response: body, now: now)
                     }
-                    return (body, context.wakeDelivery)
+                    return (body, context.wakeDelivery, context.frames)
                 }
                 if wake { deliveryWakeup.signal() }
+                streamHub.publish(frames)
                 return Answer(status: 200, body: body)
             }
             let body = try await database.pool.read { db in

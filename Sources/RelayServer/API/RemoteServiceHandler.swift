@@ -60,7 +60,37 @@ struct RemoteServiceHandler: InterfaceHandler {
             db, event, producerTokenID: producer.id, fanOutIdentifier: configuration.fanOutIdentifier,
             now: context.now)
         if recorded.hasPendingDeliveries { context.wakeDelivery = true }
+        try notifyEndpoints(event, db: db, context: &context)
         return .emptyObject
+    }
+
+    /// The WebSocket side of an event: `newRevision(poid, roid)` to endpoints registered for new
+    /// revisions (all, or of this project), `newExtendedData(roid, edid)` for extended data on a revision.
+    private func notifyEndpoints(_ event: IncomingEvent, db: Database, context: inout CallContext) throws {
+        switch event.method {
+        case .newRevision:
+            let parameters: [(String, JSONValue)] = [("poid", .int(event.poid)), ("roid", .int(event.roid))]
+            var endpoints = try StreamQueries.subscribers(db, kind: "new_revision")
+            if let poid = event.poid {
+                endpoints += try StreamQueries.subscribers(db, kind: "new_revision_on_project", poid: poid)
+            }
+            var seen = Set<Int64>()
+            let targets = endpoints.filter { target in
+                guard seen.insert(target.endpointID).inserted else { return false }
+                guard let projects = target.projects else { return true }
+                return projects.split(separator: ",").contains { Int64($0) == event.poid }
+            }.map(\.endpointID)
+            context.frames += try StreamQueries.publish(
+                db, to: targets, method: "newRevision", payload: Notifications.payload("newRevision", parameters),
+                now: context.now)
+        case .newExtendedDataOnRevision:
+            guard let roid = event.roid else { return }
+            try Notifications.publish(
+                db, context: &context, kind: "new_extended_data_on_revision", roid: roid, about: event.poid,
+                method: "newExtendedData", parameters: [("roid", .int(roid)), ("edid", .int(event.edid))])
+        case .newExtendedDataOnProject:
+            return
+        }
     }
 
     /// The `userToken` parameter (BIMserver sends no top-level token), else the envelope's token;

@@ -51,7 +51,9 @@ public enum StreamQueries {
     }
 
     /// Stored frames of an endpoint after `seq`, in order.
-    public static func frames(_ db: Database, endpointID: Int64, after seq: Int64, limit: Int = 100_000) throws -> [StreamFrame] {
+    public static func frames(_ db: Database, endpointID: Int64, after seq: Int64, limit: Int = 100_000) throws
+        -> [StreamFrame]
+    {
         try Row.fetchAll(
             db,
             sql: "SELECT seq, payload FROM stream_messages WHERE endpoint_id = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -61,7 +63,8 @@ public enum StreamQueries {
 
     /// The oldest stored seq of an endpoint (nil when none is stored).
     public static func oldestSeq(_ db: Database, endpointID: Int64) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT min(seq) FROM stream_messages WHERE endpoint_id = ?", arguments: [endpointID])
+        try Int64.fetchOne(
+            db, sql: "SELECT min(seq) FROM stream_messages WHERE endpoint_id = ?", arguments: [endpointID])
     }
 
     /// Adds a subscription (a no-op when it exists).
@@ -115,7 +118,8 @@ public enum StreamQueries {
     /// Stores one frame for each endpoint: every endpoint's `last_seq` goes up by one (one UPDATE …
     /// RETURNING for all of them) and one row per endpoint goes into `stream_messages`, all in the
     /// caller's transaction, so 10,000 subscribers cost one commit, not 10,000.
-    public static func publish(_ db: Database, to endpointIDs: [Int64], method: String, payload: String, now: Date) throws
+    public static func publish(_ db: Database, to endpointIDs: [Int64], method: String, payload: String, now: Date)
+        throws
         -> [StreamFrame]
     {
         guard !endpointIDs.isEmpty else { return [] }
@@ -123,10 +127,13 @@ public enum StreamQueries {
         frames.reserveCapacity(endpointIDs.count)
         let insert = try db.cachedStatement(
             sql: "INSERT INTO stream_messages (endpoint_id, seq, method, payload, created_at) VALUES (?, ?, ?, ?, ?)")
-        for chunk in stride(from: 0, to: endpointIDs.count, by: 500).map({ Array(endpointIDs[$0..<min($0 + 500, endpointIDs.count)]) }) {
+        for chunk in stride(from: 0, to: endpointIDs.count, by: 500).map({
+            Array(endpointIDs[$0..<min($0 + 500, endpointIDs.count)])
+        }) {
             let rows = try Row.fetchAll(
                 db,
-                sql: "UPDATE endpoints SET last_seq = last_seq + 1 WHERE id IN (\(databaseQuestionMarks(count: chunk.count))) RETURNING id, last_seq",
+                sql:
+                    "UPDATE endpoints SET last_seq = last_seq + 1 WHERE id IN (\(databaseQuestionMarks(count: chunk.count))) RETURNING id, last_seq",
                 arguments: StatementArguments(chunk))
             for row in rows {
                 let frame = StreamFrame(endpointID: row["id"], seq: row["last_seq"], payload: payload)

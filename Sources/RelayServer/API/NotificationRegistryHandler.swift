@@ -1,0 +1,200 @@
+import Foundation
+import GRDB
+import RelayCore
+import RelayStore
+
+/// `NotificationRegistryInterface`: progress topics (producers) and endpoint registrations (clients),
+/// with BIMserver's method and parameter names. Unlike BIMserver, everything is stored: topics,
+/// their latest state and registrations survive restarts, and registering on a topic sends its
+/// latest state at once.
+struct NotificationRegistryHandler: InterfaceHandler {
+    /// `register…Handler` / `unregister…Handler` methods: the subscription kind and its parameters.
+    private struct Registration {
+        let kind: String
+        let parameters: [String]
+    }
+
+    private static let registrations: [String: Registration] = [
+        "ProgressHandler": .init(kind: "progress", parameters: ["topicId", "endPointId"]),
+        "NewRevisionOnSpecificProjectHandler": .init(
+            kind: "new_revision_on_project", parameters: ["endPointId", "poid"]),
+        "NewRevisionHandler": .init(kind: "new_revision", parameters: ["endPointId"]),
+        "NewExtendedDataOnRevisionHandler": .init(
+            kind: "new_extended_data_on_revision", parameters: ["endPointId", "roid"]),
+        "NewProjectHandler": .init(kind: "new_project", parameters: ["endPointId"]),
+        "NewUserHandler": .init(kind: "new_user", parameters: ["endPointId"]),
+        "ChangeProgressOnProject": .init(kind: "change_progress_on_project", parameters: ["endPointId", "poid"]),
+        "ChangeProgressOnServer": .init(kind: "change_progress_on_server", parameters: ["endPointId"]),
+        "ChangeProgressOnRevision": .init(
+            kind: "change_progress_on_revision", parameters: ["endPointId", "roid", "poid"]),
+    ]
+
+    private static let readMethods: Set<String> = [
+        "getProgress", "getProgressTopicsOnServer", "getProgressTopicsOnProject", "getProgressTopicsOnRevision",
+    ]
+
+    func writes(_ method: String) -> Bool {
+        !Self.readMethods.contains(method)
+    }
+
+    func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue {
+        let caller = try context.requireCredential()
+        let parameters = Parameters(call)
+        let method = call.method
+        for (prefix, subscribe) in [("register", true), ("unregister", false)] where method.hasPrefix(prefix) {
+            if let registration = Self.registrations[String(method.dropFirst(prefix.count))] {
+                try parameters.requireObject(count: registration.parameters.count)
+                return try register(
+                    registration, subscribe: subscribe, parameters, caller: caller, db: db, context: &context)
+            }
+        }
+        switch method {
+        case "registerProgressTopic":
+            try parameters.requireObject(count: 2)
+            return try createTopic(
+                scope: "server", poid: nil, roid: nil, parameters, caller: caller, db: db, context: &context)
+        case "registerProgressOnProjectTopic":
+            try parameters.requireObject(count: 3)
+            return try createTopic(
+                scope: "project", poid: try parameters.requiredLong("poid"), roid: nil, parameters, caller: caller,
+                db: db,
+                context: &context)
+        case "registerProgressOnRevisionTopic":
+            try parameters.requireObject(count: 4)
+            return try createTopic(
+                scope: "revision", poid: try parameters.requiredLong("poid"), roid: try parameters.requiredLong("roid"),
+                parameters, caller: caller, db: db, context: &context)
+        case "updateProgressTopic":
+            try parameters.requireObject(count: 2)
+            return try updateTopic(parameters, caller: caller, db: db, context: &context)
+        case "unregisterProgressTopic":
+            try parameters.requireObject(count: 1)
+            let topic = try ownTopic(try parameters.requiredLong("topicId"), caller: caller, db: db)
+            try TopicQueries.close(db, id: topic.id!, now: context.now)
+            return .emptyObject
+        case "getProgress":
+            try parameters.requireObject(count: 1)
+            let id = try parameters.requiredLong("topicId")
+            guard let topic = try TopicQueries.find(db, id: id), caller.mayView(topic.poid) else {
+                throw APIException.user("No topic found with topicId \(id)")
+            }
+            return try topic.latestState.map { try JSONValue.parse($0) } ?? .emptyObject
+        case "getProgressTopicsOnServer":
+            return try topicIDs(poid: nil, roid: nil, caller: caller, db: db)
+        case "getProgressTopicsOnProject":
+            try parameters.requireObject(count: 1)
+            return try topicIDs(poid: try parameters.requiredLong("poid"), roid: nil, caller: caller, db: db)
+        case "getProgressTopicsOnRevision":
+            try parameters.requireObject(count: 2)
+            return try topicIDs(
+                poid: try parameters.requiredLong("poid"), roid: try parameters.requiredLong("roid"), caller: caller,
+                db: db)
+        default:
+            throw APIException.user("Method \(method) not found on NotificationRegistryInterface")
+        }
+    }
+
+    private func register(
+        _ registration: Registration, subscribe: Bool, _ parameters: Parameters, caller: TokenRecord, db: Database,
+        context: inout CallContext
+    ) throws -> JSONValue {
+        guard let endpointID = try parameters.long("endPointId") else {
+            throw APIException(message: "No EndpointId given", errorCode: .endpointNotFound)
+        }
+        guard let endpoint = try StreamQueries.endpoint(db, id: endpointID),
+            endpoint.user == caller.user || caller.role == .admin
+        else { throw APIException(message: "Endpoint with id \(endpointID) not found", errorCode: .endpointNotFound) }
+        let names = Set(registration.parameters)
+        let topicID = names.contains("topicId") ? try parameters.requiredLong("topicId") : nil
+        let poid = names.contains("poid") ? try parameters.requiredLong("poid") : nil
+        let roid = names.contains("roid") ? try parameters.requiredLong("roid") : nil
+        var topic: TopicRecord?
+        if let topicID {
+            topic = try TopicQueries.find(db, id: topicID)
+            guard let topic, caller.mayView(topic.poid) else {
+                throw APIException.user("Topic with id \(topicID) not found")
+            }
+        }
+        guard caller.mayView(poid) else { throw APIException.user("This token may not see project \(poid!)") }
+        guard subscribe else {
+            try StreamQueries.unsubscribe(
+                db, endpointID: endpointID, kind: registration.kind, topicID: topicID, poid: poid, roid: roid)
+            return .emptyObject
+        }
+        try StreamQueries.subscribe(
+            db, endpointID: endpointID, kind: registration.kind, topicID: topicID, poid: poid, roid: roid,
+            now: context.now)
+        // Registering on a topic sends its latest state at once (BIMserver does not; clients miss it).
+        if let topic, let state = topic.latestState {
+            context.frames += try StreamQueries.publish(
+                db, to: [endpointID], method: "progress",
+                payload: Notifications.payload(
+                    "progress", [("topicId", .int(topic.id)), ("state", try JSONValue.parse(state))]),
+                now: context.now)
+        }
+        return .emptyObject
+    }
+
+    private func createTopic(
+        scope: String, poid: Int64?, roid: Int64?, _ parameters: Parameters, caller: TokenRecord, db: Database,
+        context: inout CallContext
+    ) throws -> JSONValue {
+        guard caller.role.canProduce else { throw APIException.user("A client token may not create progress topics") }
+        guard caller.mayView(poid) else { throw APIException.user("This token may not use project \(poid!)") }
+        let type = try parameters.string("type") ?? "RUNNING_SERVICE"
+        guard ["DOWNLOAD", "UPLOAD", "RUNNING_SERVICE", "BRANCH"].contains(type) else {
+            throw APIException.user("Unknown SProgressTopicType \(type)")
+        }
+        let id = try TopicQueries.create(
+            db, type: type, scope: scope, poid: poid, roid: roid,
+            description: try parameters.string("description") ?? "",
+            owner: caller.id, now: context.now)
+        // Who hears of a new topic, as BIMserver: revision topics reach revision, project and server
+        // listeners; project topics project listeners; server topics server listeners.
+        if scope == "revision", let poid, let roid {
+            try Notifications.publish(
+                db, context: &context, kind: "change_progress_on_revision", poid: poid, roid: roid, about: poid,
+                method: "newProgressOnRevisionTopic",
+                parameters: [("poid", .int(poid)), ("roid", .int(roid)), ("topicId", .int(id))])
+        }
+        if scope != "server", let poid {
+            try Notifications.publish(
+                db, context: &context, kind: "change_progress_on_project", poid: poid, about: poid,
+                method: "newProgressOnProjectTopic", parameters: [("poid", .int(poid)), ("topicId", .int(id))])
+        }
+        if scope != "project" {
+            try Notifications.publish(
+                db, context: &context, kind: "change_progress_on_server", about: poid,
+                method: "newProgressOnServerTopic", parameters: [("topicId", .int(id))])
+        }
+        return .int(id)
+    }
+
+    private func updateTopic(
+        _ parameters: Parameters, caller: TokenRecord, db: Database, context: inout CallContext
+    ) throws -> JSONValue {
+        let topic = try ownTopic(try parameters.requiredLong("topicId"), caller: caller, db: db)
+        guard let state = try parameters.value("state"), state.objectPairs != nil else {
+            throw APIException.user("Parameter updateProgressTopic -> state must be an SLongActionState object")
+        }
+        // Every update is stored and becomes a frame: no rate limiting that drops states.
+        try TopicQueries.updateState(db, id: topic.id!, state: state.serialized, now: context.now)
+        try Notifications.publish(
+            db, context: &context, kind: "progress", topicID: topic.id, about: topic.poid, method: "progress",
+            parameters: [("topicId", .int(topic.id)), ("state", state)])
+        return .emptyObject
+    }
+
+    /// A topic the caller may change: producers and admins, within their project scope.
+    private func ownTopic(_ id: Int64, caller: TokenRecord, db: Database) throws -> TopicRecord {
+        guard caller.role.canProduce else { throw APIException.user("A client token may not change progress topics") }
+        guard let topic = try TopicQueries.find(db, id: id), caller.mayView(topic.poid) else {
+            throw APIException.user("Topic with id \(id) not found")
+        }
+        return topic
+    }
+
+    private func topicIDs(poid: Int64?, roid: Int64?, caller: TokenRecord, db: Database) throws -> JSONValue {
+        .array(try TopicQueries.ids(db, poid: poid, roid: roid).filter { caller.mayView($0.poid) }.map { .int($0.id) })
+    }
+}

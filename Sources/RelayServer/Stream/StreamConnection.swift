@@ -1,0 +1,68 @@
+import Foundation
+import HummingbirdWebSocket
+import NIOWebSocket
+import RelayCore
+import RelayStore
+import Synchronization
+
+/// The outbound side of one `/stream` socket: a bounded queue the hub and the reader put items
+/// in, drained in order by the socket's single writer task.
+final class StreamConnection: Sendable {
+    /// What the writer does next.
+    enum Item: Sendable {
+        /// A JSON text (welcome, endpoint reply, request answer, error).
+        case text(String)
+        /// Start pushing frames of this endpoint after this seq: replay what is stored, then live.
+        case begin(endpointID: Int64, after: Int64)
+        /// A live frame.
+        case frame(StreamFrame)
+        /// Close the socket.
+        case close(WebSocketErrorCode, String)
+    }
+
+    private struct State {
+        var items: [Item] = []
+        var queuedFrames = 0
+        var overflowed = false
+    }
+
+    /// Live frames queued beyond this mark the connection a slow consumer; they stay stored for replay.
+    let capacity: Int
+    private let state = Mutex(State())
+    let wakeup = Wakeup()
+    /// The last seq written to the socket.
+    let sentSeq = Atomic<Int64>(0)
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Queues items; never blocks. Frames past ``capacity`` are dropped and the connection is closed
+    /// by its writer (the client resumes and gets them from the database).
+    func offer(_ items: [Item]) {
+        state.withLock { state in
+            for item in items {
+                if case .frame = item {
+                    guard state.queuedFrames < capacity else {
+                        state.overflowed = true
+                        continue
+                    }
+                    state.queuedFrames += 1
+                }
+                state.items.append(item)
+            }
+        }
+        wakeup.signal()
+    }
+
+    /// Takes everything queued, and whether the queue overflowed.
+    func take() -> ([Item], Bool) {
+        state.withLock { state in
+            defer {
+                state.items.removeAll(keepingCapacity: true)
+                state.queuedFrames = 0
+            }
+            return (state.items, state.overflowed)
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import NIOWebSocket
+import RelayCore
+import RelayStore
+
+/// `GET /stream`: BIMserver's endpoint handshake, request frames, and pushed notifications that a
+/// client can resume after a disconnect.
+struct StreamController: Sendable {
+    let configuration: RelayConfiguration
+    let database: RelayDatabase
+    let writeQueue: WriteQueue
+    let dispatcher: APIDispatcher
+    let hub: StreamHub
+    /// Live frames queued per socket before it counts as a slow consumer.
+    static let bufferedFrames = 10_000
+    /// Frames read from the database per query during a replay.
+    static let replayChunk = 1000
+
+    /// Serves one socket until it closes.
+    func handle(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, logger: Logger) async {
+        let connection = StreamConnection(capacity: Self.bufferedFrames)
+        let welcome = JSONValue.object([("welcome", .int(Int64(Date().timeIntervalSince1970 * 1000)))]).serialized
+        connection.offer([.text(welcome)])
+        var endpointID: Int64?
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.write(connection, to: outbound, logger: logger) }
+            // The server ends the session by queueing a close: the writer sends what is queued, then closes.
+            var closing = false
+            do {
+                for try await message in inbound.messages(maxSize: configuration.maxFrameBytes) {
+                    guard case .text(let text) = message else {
+                        connection.offer([.close(.unacceptableData, "binary frames are not accepted")])
+                        closing = true
+                        break
+                    }
+                    if await !receive(text, connection: connection, endpointID: &endpointID, logger: logger) {
+                        closing = true
+                        break
+                    }
+                }
+            } catch {
+                logger.debug("stream closed", metadata: ["error": "\(error)"])
+            }
+            if closing {
+                await group.next()
+            }
+            group.cancelAll()
+        }
+        if let endpointID { await drop(endpointID, connection: connection) }
+    }
+
+    /// Handles one text frame; false ends the session.
+    private func receive(
+        _ text: String, connection: StreamConnection, endpointID: inout Int64?, logger: Logger
+    ) async -> Bool {
+        guard let message = try? JSONValue.parse(text), message.objectPairs != nil else { return true }
+        if message["hb"] != nil { return true }
+        if message["request"] != nil {
+            let answer: String
+            do {
+                let request = try APIRequest.parse(message)
+                answer = await dispatcher.answer(request, token: request.token, idempotencyKey: nil).body
+            } catch {
+                answer = APIResponse.failure(id: message["id"], .user("\(error)")).serialized
+            }
+            connection.offer([.text(answer)])
+            return true
+        }
+        guard let token = message["token"]?.stringValue else { return true }
+        do {
+            guard
+                let credential = try await database.pool.read({ db in try TokenQueries.authenticate(db, token: token) })
+            else {
+                logger.info("stream refused: invalid token")
+                connection.offer([.text(#"{"error":"Invalid token"}"#), .close(.policyViolation, "Invalid token")])
+                return false
+            }
+            if let previous = endpointID { await drop(previous, connection: connection) }
+            let (endpoint, after, reply) = try await open(
+                credential, requested: message["endpointid"], seq: message["seq"])
+            endpointID = endpoint
+            hub.attach(connection, endpointID: endpoint)
+            connection.offer([.text(reply), .begin(endpointID: endpoint, after: after)])
+            logger.info("endpoint attached", metadata: ["endpoint": "\(endpoint)", "user": "\(credential.user)"])
+            return true
+        } catch {
+            logger.error("stream handshake failed", metadata: ["error": "\(error)"])
+            connection.offer([.close(.unexpectedServerError, "handshake failed")])
+            return false
+        }
+    }
+
+    /// Resumes the requested endpoint (same user, still retained), or the token's last dropped
+    /// endpoint for a token-only reconnect, or creates one. Returns the id, the seq to replay
+    /// after, and the reply text.
+    private func open(_ credential: TokenRecord, requested: JSONValue?, seq: JSONValue?) async throws -> (
+        Int64, Int64, String
+    ) {
+        let now = Date()
+        let cutoff = now.addingTimeInterval(-DurationText.seconds(configuration.endpointRetention))
+        let requestedID: Int64? = if case .int(let id)? = requested { id } else { nil }
+        let requestedSeq: Int64 = if case .int(let value)? = seq { max(0, value) } else { 0 }
+        return try await writeQueue.submit { db in
+            if let requestedID {
+                if let endpoint = try StreamQueries.endpoint(db, id: requestedID), endpoint.user == credential.user,
+                    endpoint.connected || (endpoint.disconnectedAt ?? now) >= cutoff
+                {
+                    try StreamQueries.attach(db, endpointID: requestedID, now: now)
+                    let after = min(requestedSeq, endpoint.lastSeq)
+                    let replayed = endpoint.lastSeq - after
+                    let oldest = try StreamQueries.oldestSeq(db, endpointID: requestedID)
+                    let gap = endpoint.lastSeq > after && (oldest ?? Int64.max) > after + 1
+                    return (
+                        requestedID, after, Self.endpointReply(requestedID, resumed: true, replayed: replayed, gap: gap)
+                    )
+                }
+                let created = try StreamQueries.createEndpoint(db, token: credential, now: now)
+                return (created.id, 0, Self.endpointReply(created.id, resumed: false, replayed: 0, gap: false))
+            }
+            // The stock BIMserver client sends only {"token"}: give it back the endpoint it lost.
+            if let dropped = try StreamQueries.lastDropped(db, tokenID: credential.id ?? 0, since: cutoff) {
+                try StreamQueries.attach(db, endpointID: dropped.id, now: now)
+                return (dropped.id, dropped.sentSeq, Self.endpointReply(dropped.id))
+            }
+            let created = try StreamQueries.createEndpoint(db, token: credential, now: now)
+            return (created.id, 0, Self.endpointReply(created.id))
+        }
+    }
+
+    /// `{"type":"endpoint","payload":{"endpointid":N[,"resumed","replayed","gap"]},"endpointid":N}`.
+    static func endpointReply(_ id: Int64, resumed: Bool? = nil, replayed: Int64 = 0, gap: Bool = false) -> String {
+        var payload: [(String, JSONValue)] = [("endpointid", .int(id))]
+        if let resumed {
+            payload += [("resumed", .bool(resumed)), ("replayed", .int(replayed)), ("gap", .bool(gap))]
+        }
+        return JSONValue.object([("type", "endpoint"), ("payload", .object(payload)), ("endpointid", .int(id))])
+            .serialized
+    }
+
+    /// Stops routing to the socket and remembers what it was sent.
+    private func drop(_ endpointID: Int64, connection: StreamConnection) async {
+        hub.detach(connection, endpointID: endpointID)
+        let sent = connection.sentSeq.load(ordering: .relaxed)
+        _ = try? await writeQueue.submit { db in
+            try StreamQueries.detach(db, endpointID: endpointID, sentSeq: sent, now: Date())
+        }
+    }
+
+    /// The socket's only writer: texts, then the replay from the database, then live frames, each
+    /// seq exactly once and in order (a frame that arrives ahead of the cursor fills the hole from
+    /// the database first).
+    private func write(_ connection: StreamConnection, to outbound: WebSocketOutboundWriter, logger: Logger) async {
+        var endpointID: Int64?
+        var cursor: Int64 = 0
+        do {
+            while !Task.isCancelled {
+                let (items, overflowed) = connection.take()
+                for item in items {
+                    switch item {
+                    case .text(let text):
+                        try await outbound.write(.text(text))
+                    case .begin(let id, let after):
+                        endpointID = id
+                        cursor = after
+                        cursor = try await replay(id, after: cursor, upTo: .max, to: outbound, connection: connection)
+                    case .frame(let frame):
+                        guard frame.endpointID == endpointID, frame.seq > cursor, let id = endpointID else { continue }
+                        if frame.seq > cursor + 1 {
+                            cursor = try await replay(
+                                id, after: cursor, upTo: frame.seq - 1, to: outbound, connection: connection)
+                        }
+                        try await outbound.write(.text(frame.text))
+                        cursor = frame.seq
+                        connection.sentSeq.store(cursor, ordering: .relaxed)
+                    case .close(let code, let reason):
+                        try await outbound.close(code, reason: reason)
+                        return
+                    }
+                }
+                if overflowed {
+                    logger.notice(
+                        "slow consumer closed; its frames stay stored", metadata: ["endpoint": "\(endpointID ?? 0)"])
+                    try await outbound.close(.policyViolation, reason: "slow consumer: resume to get the rest")
+                    return
+                }
+                if items.isEmpty { await connection.wakeup.wait() }
+            }
+        } catch {
+            logger.debug("stream writer stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Writes stored frames of `endpointID` with `after < seq <= upTo`; returns the new cursor.
+    private func replay(
+        _ endpointID: Int64, after: Int64, upTo: Int64, to outbound: WebSocketOutboundWriter,
+        connection: StreamConnection
+    ) async throws -> Int64 {
+        var cursor = after
+        while cursor < upTo {
+            let from = cursor
+            let frames = try await database.pool.read { db in
+                try StreamQueries.frames(db, endpointID: endpointID, after: from, limit: Self.replayChunk)
+            }.filter { $0.seq <= upTo }
+            guard !frames.isEmpty else { break }
+            for frame in frames {
+                try await outbound.write(.text(frame.text))
+                cursor = frame.seq
+            }
+            connection.sentSeq.store(cursor, ordering: .relaxed)
+        }
+        return cursor
+    }
+}
