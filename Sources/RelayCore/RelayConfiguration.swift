@@ -38,6 +38,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let defaultDeliveredRetention = Duration.seconds(7 * 86_400)
     /// The longest the delivery worker sleeps before looking at the database (CLI changes show up within it).
     public static let defaultDeliveryPollInterval = Duration.seconds(1)
+    /// Live frames queued for one socket before its client counts as a slow consumer and is closed.
+    public static let defaultStreamBufferFrames = 10_000
     /// Origins allowed by CORS (`*`: any, like BIMserver's default).
     public static let defaultAllowedOrigins = ["*"]
 
@@ -65,6 +67,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var maxInFlight = defaultMaxInFlight
     /// See ``defaultDeliveryPollInterval``.
     public var deliveryPollInterval = defaultDeliveryPollInterval
+    /// See ``defaultStreamBufferFrames``.
+    public var streamBufferFrames = defaultStreamBufferFrames
     /// See ``defaultConnectTimeout``.
     public var connectTimeout = defaultConnectTimeout
     /// See ``defaultDisableAfter``.

@@ -30,8 +30,12 @@ final class StreamConnection: Sendable {
     let capacity: Int
     private let state = Mutex(State())
     let wakeup = Wakeup()
+    /// Signalled once when the queue overflows: the socket is then closed even if a write is stuck.
+    let overflow = Wakeup()
     /// The last seq written to the socket.
     let sentSeq = Atomic<Int64>(0)
+    /// The endpoint attached to the socket; 0 before the handshake.
+    let endpoint = Atomic<Int64>(0)
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -40,10 +44,12 @@ final class StreamConnection: Sendable {
     /// Queues items; never blocks. Frames past ``capacity`` are dropped and the connection is closed
     /// by its writer (the client resumes and gets them from the database).
     func offer(_ items: [Item]) {
+        var overflowNow = false
         state.withLock { state in
             for item in items {
                 if case .frame = item {
                     guard state.queuedFrames < capacity else {
+                        if !state.overflowed { overflowNow = true }
                         state.overflowed = true
                         continue
                     }
@@ -53,6 +59,7 @@ final class StreamConnection: Sendable {
             }
         }
         wakeup.signal()
+        if overflowNow { overflow.signal() }
     }
 
     /// Takes everything queued, and whether the queue overflowed.

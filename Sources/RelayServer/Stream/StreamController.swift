@@ -13,42 +13,68 @@ struct StreamController: Sendable {
     let writeQueue: WriteQueue
     let dispatcher: APIDispatcher
     let hub: StreamHub
-    /// Live frames queued per socket before it counts as a slow consumer.
-    static let bufferedFrames = 10_000
     /// Frames read from the database per query during a replay.
     static let replayChunk = 1000
 
+    /// How a socket's session ended.
+    private enum Ending: Sendable {
+        /// The client closed or the connection dropped.
+        case clientGone
+        /// The server queued a close (bad token, binary frame): let the writer send it.
+        case closing
+        /// The writer stopped.
+        case writerDone
+        /// The client reads too slowly: close it even if a write is stuck.
+        case slowConsumer
+    }
+
     /// Serves one socket until it closes.
     func handle(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, logger: Logger) async {
-        let connection = StreamConnection(capacity: Self.bufferedFrames)
+        let connection = StreamConnection(capacity: configuration.streamBufferFrames)
         let welcome = JSONValue.object([("welcome", .int(Int64(Date().timeIntervalSince1970 * 1000)))]).serialized
         connection.offer([.text(welcome)])
-        var endpointID: Int64?
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.write(connection, to: outbound, logger: logger) }
-            // The server ends the session by queueing a close: the writer sends what is queued, then closes.
-            var closing = false
-            do {
-                for try await message in inbound.messages(maxSize: configuration.maxFrameBytes) {
-                    guard case .text(let text) = message else {
-                        connection.offer([.close(.unacceptableData, "binary frames are not accepted")])
-                        closing = true
-                        break
-                    }
-                    if await !receive(text, connection: connection, endpointID: &endpointID, logger: logger) {
-                        closing = true
-                        break
-                    }
+        await withTaskGroup(of: Ending.self) { group in
+            group.addTask {
+                await self.write(connection, to: outbound, logger: logger)
+                return .writerDone
+            }
+            group.addTask {
+                await connection.overflow.wait()
+                return .slowConsumer
+            }
+            group.addTask { await self.read(inbound, connection: connection, logger: logger) }
+            while let ending = await group.next() {
+                if ending == .closing { continue }
+                if ending == .slowConsumer {
+                    logger.notice("slow consumer disconnected; its frames stay stored for a resume")
                 }
-            } catch {
-                logger.debug("stream closed", metadata: ["error": "\(error)"])
+                group.cancelAll()
+                break
             }
-            if closing {
-                await group.next()
-            }
-            group.cancelAll()
         }
-        if let endpointID { await drop(endpointID, connection: connection) }
+        let endpointID = connection.endpoint.load(ordering: .relaxed)
+        if endpointID != 0 { await drop(endpointID, connection: connection) }
+    }
+
+    /// Reads the client's frames until it goes or the server ends the session.
+    private func read(
+        _ inbound: WebSocketInboundStream, connection: StreamConnection, logger: Logger
+    ) async -> Ending {
+        var endpointID: Int64?
+        do {
+            for try await message in inbound.messages(maxSize: configuration.maxFrameBytes) {
+                guard case .text(let text) = message else {
+                    connection.offer([.close(.unacceptableData, "binary frames are not accepted")])
+                    return .closing
+                }
+                let keepGoing = await receive(text, connection: connection, endpointID: &endpointID, logger: logger)
+                connection.endpoint.store(endpointID ?? 0, ordering: .relaxed)
+                if !keepGoing { return .closing }
+            }
+        } catch {
+            logger.debug("stream closed", metadata: ["error": "\(error)"])
+        }
+        return .clientGone
     }
 
     /// Handles one text frame; false ends the session.

@@ -36,9 +36,13 @@ struct ServeCommand: AsyncParsableCommand {
             // Tests and scripts wait for this line to learn the port (with --port 0).
             FileHandle.standardOutput.write(Data("bimrelay listening on http://\(configuration.host):\(port)\n".utf8))
         }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: runtime.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: runtime.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // In-flight deliveries end within their timeout; a client that never reads must not hold
+        // the process forever. Whatever is unfinished then is released at the next start.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(30)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.notice("bimrelay stopped")
     }
