@@ -36,6 +36,16 @@ struct ServeOptions: ParsableArguments {
     var maxFramesPerEndpoint: String?
     @Option(help: "Keep delivered deliveries this long (env BIMRELAY_DELIVERED_RETENTION; default 7d).")
     var deliveredRetention: String?
+    @Option(
+        help:
+            "Live frames queued for one WebSocket before it is closed as a slow consumer (env BIMRELAY_STREAM_BUFFER; default 10000)."
+    )
+    var streamBuffer: String?
+    @Option(
+        help:
+            "Longest sleep of the delivery worker between looks at the database (env BIMRELAY_DELIVERY_POLL_INTERVAL; default 1s)."
+    )
+    var deliveryPollInterval: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (env BIMRELAY_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -79,6 +89,12 @@ struct ServeOptions: ParsableArguments {
         c.deliveredRetention =
             try reader.duration(deliveredRetention, "BIMRELAY_DELIVERED_RETENTION", "--delivered-retention")
             ?? c.deliveredRetention
+        c.streamBufferFrames =
+            try reader.integer(streamBuffer, "BIMRELAY_STREAM_BUFFER", "--stream-buffer", range: 1...10_000_000)
+            ?? c.streamBufferFrames
+        c.deliveryPollInterval =
+            try reader.duration(deliveryPollInterval, "BIMRELAY_DELIVERY_POLL_INTERVAL", "--delivery-poll-interval")
+            ?? c.deliveryPollInterval
         return c
     }
 
