@@ -73,3 +73,20 @@ public enum RelayExecutable {
         ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BIMRELAY_") }
     }
 }
+
+extension RelayExecutable {
+    /// Issues a token with the CLI and returns it.
+    public static func issueToken(db: String, user: String, role: String) async throws -> String {
+        let result = try await run(["token", "issue", "--user", user, "--role", role, "--db", db])
+        guard result.status == 0 else { throw CommandResult.CommandError.notAnObject("token issue failed: \(result)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Creates `relay.sqlite` in `folder` with the CLI and issues a producer token (user `bim`).
+    public static func prepareDatabase(in folder: TemporaryDirectory) async throws -> (db: String, producer: String) {
+        let db = folder.path("relay.sqlite")
+        let migrated = try await run(["migrate", "--db", db])
+        guard migrated.status == 0 else { throw CommandResult.CommandError.notAnObject("migrate failed: \(migrated)") }
+        return (db, try await issueToken(db: db, user: "bim", role: "producer"))
+    }
+}

@@ -11,12 +11,7 @@ struct CrashTests {
     func killAfterAcknowledging() async throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
-        let db = folder.path("relay.sqlite")
-        #expect(try await RelayExecutable.run(["migrate", "--db", db]).status == 0)
-        let producer = try await RelayExecutable.run([
-            "token", "issue", "--user", "bim", "--role", "producer", "--db", db,
-        ])
-        .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let (db, producer) = try await RelayExecutable.prepareDatabase(in: folder)
         for identifier in ["a", "b"] {
             let added = try await RelayExecutable.run([
                 "service", "add", "--identifier", identifier, "--name", identifier, "--url", "http://127.0.0.1:9",

@@ -9,12 +9,7 @@ import Testing
 struct DeliveryCrashTests {
     /// A migrated database with a producer token and one service pointing at `url`.
     func prepare(_ folder: TemporaryDirectory, url: String, extra: [String] = []) async throws -> (String, String) {
-        let db = folder.path("relay.sqlite")
-        #expect(try await RelayExecutable.run(["migrate", "--db", db]).status == 0)
-        let producer = try await RelayExecutable.run([
-            "token", "issue", "--user", "bim", "--role", "producer", "--db", db,
-        ])
-        .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let (db, producer) = try await RelayExecutable.prepareDatabase(in: folder)
         let added = try await RelayExecutable.run(
             [
                 "service", "add", "--identifier", "svc", "--name", "Svc", "--url", url, "--trigger", "NEW_REVISION",

@@ -20,16 +20,8 @@ struct StreamRestartTests {
     func survivesRestart() async throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
-        let db = folder.path("relay.sqlite")
-        #expect(try await RelayExecutable.run(["migrate", "--db", db]).status == 0)
-        let producer = try await RelayExecutable.run([
-            "token", "issue", "--user", "bim", "--role", "producer", "--db", db,
-        ])
-        .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let viewer = try await RelayExecutable.run([
-            "token", "issue", "--user", "viewer", "--role", "client", "--db", db,
-        ])
-        .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let (db, producer) = try await RelayExecutable.prepareDatabase(in: folder)
+        let viewer = try await RelayExecutable.issueToken(db: db, user: "viewer", role: "client")
         let state = #"{"__type":"SLongActionState","progress":50,"state":"STARTED","title":"Half","stage":1}"#
 
         var relay = try await RelayProcess.start(database: db)

@@ -39,6 +39,41 @@ struct StreamTests {
         #"{"__type":"SLongActionState","progress":\#(progress),"state":"STARTED","title":"Step \#(progress)","stage":1,"errors":[],"warnings":[],"infos":[]}"#
     }
 
+    /// Creates a progress topic over `/json` and returns its id.
+    static func createTopic(_ relay: TestRelay, producer: String, _ parameters: String) async throws -> Int64 {
+        let method = parameters.contains("poid") ? "registerProgressOnProjectTopic" : "registerProgressTopic"
+        guard case .int(let topic) = try await registry(relay, token: producer, method, parameters) else {
+            throw APIException(message: "no topic id")
+        }
+        return topic
+    }
+
+    /// A producer, a viewer connected on `/stream`, and a server topic the viewer's endpoint listens to.
+    struct Subscribed {
+        let producer: String
+        let viewer: String
+        let topic: Int64
+        let client: TestStreamClient
+        let endpoint: Int64
+
+        /// Publishes one progress update to the topic.
+        func publish(_ relay: TestRelay, progress: Int) async throws {
+            try await StreamTests.registry(
+                relay, token: producer, "updateProgressTopic",
+                #""topicId":\#(topic),"state":\#(StreamTests.state(progress))"#)
+        }
+    }
+
+    static func subscribedViewer(_ relay: TestRelay) async throws -> Subscribed {
+        let producer = try await relay.issueToken(role: .producer, user: "bim")
+        let viewer = try await relay.issueToken(role: .client, user: "viewer")
+        let topic = try await createTopic(relay, producer: producer, #""type":"DOWNLOAD","description":"d""#)
+        let (client, endpoint, _) = try await handshake(relay, token: viewer)
+        try await registry(
+            relay, token: viewer, "registerProgressHandler", #""topicId":\#(topic),"endPointId":\#(endpoint)"#)
+        return Subscribed(producer: producer, viewer: viewer, topic: topic, client: client, endpoint: endpoint)
+    }
+
     @Test("the handshake: welcome, then the endpoint in BIMserver's shape; a request frame is answered with its id")
     func handshakeAndRequest() async throws {
         try await withTestRelay { relay in
@@ -72,14 +107,8 @@ struct StreamTests {
         try await withTestRelay { relay in
             let producer = try await relay.issueToken(role: .producer, user: "bim")
             let viewer = try await relay.issueToken(role: .client, user: "viewer")
-            guard
-                case .int(let topic) = try await Self.registry(
-                    relay, token: producer, "registerProgressOnProjectTopic",
-                    #""type":"UPLOAD","poid":131073,"description":"Checkin""#)
-            else {
-                Issue.record("no topic id")
-                return
-            }
+            let topic = try await StreamTests.createTopic(
+                relay, producer: producer, #""type":"UPLOAD","poid":131073,"description":"Checkin""#)
             try await Self.registry(
                 relay, token: producer, "updateProgressTopic", #""topicId":\#(topic),"state":\#(Self.state(10))"#)
             let (client, endpoint, _) = try await Self.handshake(relay, token: viewer)
@@ -156,34 +185,20 @@ struct StreamTests {
     @Test("a resume replays exactly the missed frames, then live ones")
     func resumeReplaysThenLive() async throws {
         try await withTestRelay { relay in
-            let producer = try await relay.issueToken(role: .producer, user: "bim")
-            let viewer = try await relay.issueToken(role: .client, user: "viewer")
-            guard
-                case .int(let topic) = try await Self.registry(
-                    relay, token: producer, "registerProgressTopic", #""type":"DOWNLOAD","description":"d""#)
-            else { return }
-            let (first, endpoint, _) = try await Self.handshake(relay, token: viewer)
-            try await Self.registry(
-                relay, token: viewer, "registerProgressHandler", #""topicId":\#(topic),"endPointId":\#(endpoint)"#)
-            try await Self.registry(
-                relay, token: producer, "updateProgressTopic", #""topicId":\#(topic),"state":\#(Self.state(1))"#)
-            #expect(try await first.nextJSON()["seq"] == 1)
-            await first.close()
-            for progress in 2...6 {
-                try await Self.registry(
-                    relay, token: producer, "updateProgressTopic",
-                    #""topicId":\#(topic),"state":\#(Self.state(progress))"#)
-            }
+            let viewer = try await Self.subscribedViewer(relay)
+            try await viewer.publish(relay, progress: 1)
+            #expect(try await viewer.client.nextJSON()["seq"] == 1)
+            await viewer.client.close()
+            for progress in 2...6 { try await viewer.publish(relay, progress: progress) }
             let (second, resumed, reply) = try await Self.handshake(
-                relay, token: viewer, extra: #","endpointid":\#(endpoint),"seq":1"#)
-            #expect(resumed == endpoint)
+                relay, token: viewer.viewer, extra: #","endpointid":\#(viewer.endpoint),"seq":1"#)
+            #expect(resumed == viewer.endpoint)
             #expect(
                 reply.serialized
-                    == #"{"type":"endpoint","payload":{"endpointid":\#(endpoint),"resumed":true,"replayed":5,"gap":false},"endpointid":\#(endpoint)}"#
+                    == #"{"type":"endpoint","payload":{"endpointid":\#(resumed),"resumed":true,"replayed":5,"gap":false},"endpointid":\#(resumed)}"#
             )
             for seq in 2...6 { #expect(try await second.nextJSON()["seq"] == .int(Int64(seq))) }
-            try await Self.registry(
-                relay, token: producer, "updateProgressTopic", #""topicId":\#(topic),"state":\#(Self.state(7))"#)
+            try await viewer.publish(relay, progress: 7)
             #expect(try await second.nextJSON()["seq"] == 7)
             #expect(second.unread == 0)
             await second.close()
@@ -193,24 +208,14 @@ struct StreamTests {
     @Test("a resume while producers keep publishing has no hole and no duplicate")
     func resumeDuringBurst() async throws {
         try await withTestRelay { relay in
-            let producer = try await relay.issueToken(role: .producer, user: "bim")
-            let viewer = try await relay.issueToken(role: .client, user: "viewer")
-            guard
-                case .int(let topic) = try await Self.registry(
-                    relay, token: producer, "registerProgressTopic", #""type":"DOWNLOAD","description":"d""#)
-            else { return }
-            let (first, endpoint, _) = try await Self.handshake(relay, token: viewer)
-            try await Self.registry(
-                relay, token: viewer, "registerProgressHandler", #""topicId":\#(topic),"endPointId":\#(endpoint)"#)
+            let viewer = try await Self.subscribedViewer(relay)
             let total = 300
             let publisher = Task {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for lane in 0..<4 {
                         group.addTask {
                             for step in stride(from: lane, to: total, by: 4) {
-                                try await Self.registry(
-                                    relay, token: producer, "updateProgressTopic",
-                                    #""topicId":\#(topic),"state":\#(Self.state(step))"#)
+                                try await viewer.publish(relay, progress: step)
                             }
                         }
                     }
@@ -219,11 +224,11 @@ struct StreamTests {
             }
             var seen: [Int64] = []
             while seen.count < 40 {
-                if case .int(let seq)? = try await first.nextJSON()["seq"] { seen.append(seq) }
+                if case .int(let seq)? = try await viewer.client.nextJSON()["seq"] { seen.append(seq) }
             }
-            await first.close()
+            await viewer.client.close()
             let (second, _, reply) = try await Self.handshake(
-                relay, token: viewer, extra: #","endpointid":\#(endpoint),"seq":\#(seen.last!)"#)
+                relay, token: viewer.viewer, extra: #","endpointid":\#(viewer.endpoint),"seq":\#(seen.last!)"#)
             #expect(reply["payload"]?["resumed"] == true)
             try await publisher.value
             while seen.count < total {
@@ -239,33 +244,21 @@ struct StreamTests {
     )
     func tokenOnlyReconnect() async throws {
         try await withTestRelay { relay in
-            let producer = try await relay.issueToken(role: .producer, user: "bim")
-            let viewer = try await relay.issueToken(role: .client, user: "viewer")
-            guard
-                case .int(let topic) = try await Self.registry(
-                    relay, token: producer, "registerProgressTopic", #""type":"UPLOAD","description":"u""#)
-            else { return }
-            let (first, endpoint, _) = try await Self.handshake(relay, token: viewer)
-            try await Self.registry(
-                relay, token: viewer, "registerProgressHandler", #""topicId":\#(topic),"endPointId":\#(endpoint)"#)
-            try await Self.registry(
-                relay, token: producer, "updateProgressTopic", #""topicId":\#(topic),"state":\#(Self.state(1))"#)
-            #expect(try await first.nextJSON()["seq"] == 1)
-            await first.close()
+            let viewer = try await Self.subscribedViewer(relay)
+            try await viewer.publish(relay, progress: 1)
+            #expect(try await viewer.client.nextJSON()["seq"] == 1)
+            await viewer.client.close()
             try await poll(until: "the endpoint is dropped") {
                 try await relay.count("endpoints", where: "connected = 0 AND sent_seq = 1") == 1
             }
-            try await Self.registry(
-                relay, token: producer, "updateProgressTopic", #""topicId":\#(topic),"state":\#(Self.state(2))"#)
-            let (second, again, reply) = try await Self.handshake(relay, token: viewer)
-            #expect(again == endpoint)
+            try await viewer.publish(relay, progress: 2)
+            let (second, again, reply) = try await Self.handshake(relay, token: viewer.viewer)
+            #expect(again == viewer.endpoint)
             #expect(
-                reply.serialized
-                    == #"{"type":"endpoint","payload":{"endpointid":\#(endpoint)},"endpointid":\#(endpoint)}"#)
+                reply.serialized == #"{"type":"endpoint","payload":{"endpointid":\#(again)},"endpointid":\#(again)}"#)
             let missed = try await second.nextJSON()
             #expect(missed["seq"] == 2 && missed["request"]?["parameters"]?["state"]?["progress"] == 2)
-            try await Self.registry(
-                relay, token: producer, "updateProgressTopic", #""topicId":\#(topic),"state":\#(Self.state(3))"#)
+            try await viewer.publish(relay, progress: 3)
             #expect(try await second.nextJSON()["seq"] == 3)
             await second.close()
         }
@@ -307,11 +300,8 @@ struct StreamTests {
             let frame = try await client.nextJSON()
             #expect(frame["request"]?["parameters"]?["poid"] == 1)
             #expect(try await relay.count("stream_messages") == 1)
-            guard
-                case .int(let other) = try await Self.registry(
-                    relay, token: producer, "registerProgressOnProjectTopic",
-                    #""type":"UPLOAD","poid":2,"description":"x""#)
-            else { return }
+            let other = try await StreamTests.createTopic(
+                relay, producer: producer, #""type":"UPLOAD","poid":2,"description":"x""#)
             await #expect(throws: APIException.self) {
                 try await Self.registry(
                     relay, token: scoped, "registerProgressHandler", #""topicId":\#(other),"endPointId":\#(endpoint)"#)
