@@ -38,30 +38,3 @@ extension TokenRecord {
         poid == nil || canSee(project: poid)
     }
 }
-
-/// Builds `NotificationInterface` frames and stores them for every subscriber allowed to see them.
-enum Notifications {
-    /// `{"interface":"NotificationInterface","method":…,"parameters":{…}}`, parameters in the given order.
-    static func payload(_ method: String, _ parameters: [(String, JSONValue)]) -> String {
-        JSONValue.object([
-            ("interface", "NotificationInterface"), ("method", .string(method)), ("parameters", .object(parameters)),
-        ]).serialized
-    }
-
-    /// Stores `method(parameters)` for the subscribers of `kind` (filtered by topic/project/revision),
-    /// leaving out endpoints whose token may not see project `about`.
-    static func publish(
-        _ db: Database, context: inout CallContext, kind: String, topicID: Int64? = nil, poid: Int64? = nil,
-        roid: Int64? = nil, about: Int64?, method: String, parameters: [(String, JSONValue)]
-    ) throws {
-        let targets = try StreamQueries.subscribers(db, kind: kind, topicID: topicID, poid: poid, roid: roid)
-            .filter { target in
-                guard let about, let projects = target.projects else { return true }
-                return projects.split(separator: ",").contains { Int64($0) == about }
-            }
-            .map(\.endpointID)
-
-        context.frames += try StreamQueries.publish(
-            db, to: targets, method: method, payload: payload(method, parameters), now: context.now)
-    }
-}

@@ -74,12 +74,7 @@ struct RemoteServiceHandler: InterfaceHandler {
             if let poid = event.poid {
                 endpoints += try StreamQueries.subscribers(db, kind: "new_revision_on_project", poid: poid)
             }
-            var seen = Set<Int64>()
-            let targets = endpoints.filter { target in
-                guard seen.insert(target.endpointID).inserted else { return false }
-                guard let projects = target.projects else { return true }
-                return projects.split(separator: ",").contains { Int64($0) == event.poid }
-            }.map(\.endpointID)
+            let targets = Notifications.visible(endpoints, about: event.poid)
             context.frames += try StreamQueries.publish(
                 db, to: targets, method: "newRevision", payload: Notifications.payload("newRevision", parameters),
                 now: context.now)

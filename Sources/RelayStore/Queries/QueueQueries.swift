@@ -65,20 +65,12 @@ public enum QueueQueries {
     public static func list(
         _ db: Database, state: DeliveryState?, serviceID: Int64?, limit: Int
     ) throws -> [DeliverySummary] {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        if let state {
-            conditions.append("d.state = ?")
-            arguments += [state.rawValue]
-        }
-        if let serviceID {
-            conditions.append("d.service_id = ?")
-            arguments += [serviceID]
-        }
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        arguments += [limit]
+        var conditions = OptionalConditions()
+        conditions.add("d.state = ?", state?.rawValue)
+        conditions.add("d.service_id = ?", serviceID)
         return try DeliverySummary.fetchAll(
-            db, sql: "\(summarySelect) \(filter) ORDER BY d.id DESC LIMIT ?", arguments: arguments)
+            db, sql: "\(summarySelect) WHERE \(conditions.sql) ORDER BY d.id DESC LIMIT ?",
+            arguments: conditions.arguments + [limit])
     }
 
     /// One delivery, or ``RelayError/notFound(_:)``.
@@ -111,17 +103,10 @@ public enum QueueQueries {
 
     /// Requeues every dead delivery, optionally of one service and dead since a time.
     public static func retryDead(_ db: Database, serviceID: Int64?, since: Date?, now: Date) throws -> Int {
-        var condition = "d.state = 'dead'"
-        var arguments: StatementArguments = []
-        if let serviceID {
-            condition += " AND d.service_id = ?"
-            arguments += [serviceID]
-        }
-        if let since {
-            condition += " AND d.dead_at >= ?"
-            arguments += [since]
-        }
-        try requeue(db, where: condition, arguments: arguments, now: now)
+        var conditions = OptionalConditions(["d.state = 'dead'"])
+        conditions.add("d.service_id = ?", serviceID)
+        conditions.add("d.dead_at >= ?", since)
+        try requeue(db, where: conditions.sql, arguments: conditions.arguments, now: now)
         return db.changesCount
     }
 

@@ -94,25 +94,18 @@ public enum StreamQueries {
     public static func subscribers(
         _ db: Database, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil
     ) throws -> [(endpointID: Int64, projects: String?)] {
-        var sql = """
-            SELECT DISTINCT s.endpoint_id, t.projects FROM subscriptions s
-            JOIN endpoints e ON e.id = s.endpoint_id JOIN tokens t ON t.id = e.token_id
-            WHERE s.kind = ? AND t.revoked_at IS NULL
-            """
-        var arguments: StatementArguments = [kind]
-        if let topicID {
-            sql += " AND s.topic_id = ?"
-            arguments += [topicID]
-        }
-        if let poid {
-            sql += " AND s.poid = ?"
-            arguments += [poid]
-        }
-        if let roid {
-            sql += " AND s.roid = ?"
-            arguments += [roid]
-        }
-        return try Row.fetchAll(db, sql: sql, arguments: arguments).map { ($0["endpoint_id"], $0["projects"]) }
+        var conditions = OptionalConditions(["s.kind = ?", "t.revoked_at IS NULL"], arguments: [kind])
+        conditions.add("s.topic_id = ?", topicID)
+        conditions.add("s.poid = ?", poid)
+        conditions.add("s.roid = ?", roid)
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT DISTINCT s.endpoint_id, t.projects FROM subscriptions s
+                JOIN endpoints e ON e.id = s.endpoint_id JOIN tokens t ON t.id = e.token_id
+                WHERE \(conditions.sql)
+                """, arguments: conditions.arguments
+        ).map { ($0["endpoint_id"], $0["projects"]) }
     }
 
     /// Stores one frame for each endpoint: every endpoint's `last_seq` goes up by one (one UPDATE …
