@@ -40,6 +40,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let defaultDeliveryPollInterval = Duration.seconds(1)
     /// Live frames queued for one socket before its client counts as a slow consumer and is closed.
     public static let defaultStreamBufferFrames = 10_000
+    /// How often background retention looks for rows past their horizon.
+    public static let defaultRetentionInterval = Duration.seconds(60)
     /// Origins allowed by CORS (`*`: any, like BIMserver's default).
     public static let defaultAllowedOrigins = ["*"]
 
@@ -81,6 +83,21 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var maxFramesPerEndpoint = defaultMaxFramesPerEndpoint
     /// See ``defaultDeliveredRetention``.
     public var deliveredRetention = defaultDeliveredRetention
+
+    /// See ``defaultRetentionInterval``.
+    public var retentionInterval = defaultRetentionInterval
+    /// When set, `GET /metrics` answers only `Authorization: Bearer <this>` (kept as its SHA-256).
+    public var metricsTokenHash: String?
+    /// Log lines as text (swift-log's format) or one JSON object per line.
+    public var logFormat = LogFormat.text
+
+    /// How log lines are written.
+    public enum LogFormat: String, Sendable, CaseIterable {
+        /// `2026-11-22T08:30:00+0000 info bimrelay: key=value message`.
+        case text
+        /// One JSON object per line: `timestamp`, `level`, `label`, `message`, then the metadata.
+        case json
+    }
 
     /// The defaults.
     public init() {}

@@ -29,6 +29,7 @@ extension DeliveryWorker {
                 try DeliveryQueries.record(db, result, now: now, disableAfter: disableAfter)
             }
             log(delivery, outcome: outcome, next: next, disabled: disabled)
+            metrics.attempt(next.metricsOutcome, duration: duration)
         } catch {
             // The lease will expire and the delivery is tried again: at least once, never lost.
             logger.error(
@@ -88,6 +89,17 @@ extension DeliveryWorker {
         if let disabled {
             logger.error(
                 "service disabled", metadata: ["service": "\(delivery.service.identifier)", "reason": "\(disabled)"])
+        }
+    }
+}
+
+extension AttemptResult.Next {
+    /// The `outcome` label of `bimrelay_deliveries_total`.
+    var metricsOutcome: RelayMetrics.Outcome {
+        switch self {
+        case .delivered: .delivered
+        case .retry: .failed
+        case .dead: .dead
         }
     }
 }

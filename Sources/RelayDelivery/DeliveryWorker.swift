@@ -47,17 +47,26 @@ public final class DeliveryWorker: Service, Sendable {
     let wakeup: Wakeup
     let settings: Settings
     let logger: Logger
+    let metrics: RelayMetrics
     let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    private let running = Atomic<Bool>(false)
 
     /// A worker over `database`, writing through `writeQueue`, woken by `wakeup`.
-    public init(database: RelayDatabase, writeQueue: WriteQueue, wakeup: Wakeup, settings: Settings, logger: Logger) {
+    public init(
+        database: RelayDatabase, writeQueue: WriteQueue, wakeup: Wakeup, settings: Settings, logger: Logger,
+        metrics: RelayMetrics = RelayMetrics()
+    ) {
         self.database = database
         self.writeQueue = writeQueue
         self.wakeup = wakeup
         self.settings = settings
         self.logger = logger
+        self.metrics = metrics
     }
+
+    /// Whether the worker is claiming deliveries (for `/health`): from its start until shutdown.
+    public var isRunning: Bool { running.load(ordering: .relaxed) }
 
     /// Deliveries being attempted right now.
     public var deliveriesInFlight: Int { inFlight.load(ordering: .relaxed) }
@@ -76,6 +85,8 @@ public final class DeliveryWorker: Service, Sendable {
         let released = try await writeQueue.submit { db in try DeliveryQueries.releaseAllLeases(db, now: Date()) }
         if released > 0 { logger.notice("released deliveries left in flight", metadata: ["count": "\(released)"]) }
 
+        running.store(true, ordering: .relaxed)
+        defer { running.store(false, ordering: .relaxed) }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !stopping.load(ordering: .relaxed) {
@@ -92,6 +103,7 @@ public final class DeliveryWorker: Service, Sendable {
                 }
             }
         } onGracefulShutdown: {
+            self.running.store(false, ordering: .relaxed)
             self.stopping.store(true, ordering: .relaxed)
             self.wakeup.signal()
         }

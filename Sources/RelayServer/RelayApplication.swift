@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import Prometheus
 import RelayCore
 import RelayDelivery
 import RelayStore
@@ -29,6 +30,12 @@ public struct RelayRuntime: Sendable {
     public let worker: DeliveryWorker
     /// Pushes frames to `/stream` sockets.
     public let streamHub: StreamHub
+    /// Deletes rows past their retention.
+    public let retention: Retention
+    /// What `GET /metrics` prints.
+    public let metricsRegistry: PrometheusCollectorRegistry
+    /// Makes the relay's metrics into ``metricsRegistry``; `serve` also bootstraps swift-metrics with it.
+    public let metricsFactory: PrometheusMetricsFactory
     /// The services to run, in dependency order.
     public let services: [any Service]
 
@@ -42,16 +49,29 @@ public struct RelayRuntime: Sendable {
         let publicURL = PublicURL(configured: configuration.publicURL, host: configuration.host)
         self.publicURL = publicURL
         self.configuration = configuration
-        writeQueue = WriteQueue(database: database, logger: logger)
+        metricsRegistry = PrometheusCollectorRegistry()
+        metricsFactory = Self.metricsFactory(registry: metricsRegistry)
+        let metrics = RelayMetrics(factory: metricsFactory)
+        metrics.prime()
+        writeQueue = WriteQueue(database: database, logger: logger, metrics: metrics)
         deliveryWakeup = Wakeup()
-        streamHub = StreamHub(writeQueue: writeQueue, configuration: configuration, logger: logger)
+        streamHub = StreamHub(writeQueue: writeQueue, metrics: metrics)
+        retention = Retention(writeQueue: writeQueue, configuration: configuration, logger: logger)
         dispatcher = APIDispatcher(
             configuration: configuration, publicURL: publicURL, database: database, writeQueue: writeQueue,
-            deliveryWakeup: deliveryWakeup, streamHub: streamHub, logger: logger)
+            deliveryWakeup: deliveryWakeup, streamHub: streamHub, metrics: metrics, logger: logger)
+        let worker = DeliveryWorker(
+            database: database, writeQueue: writeQueue, wakeup: deliveryWakeup, settings: .init(configuration),
+            logger: logger, metrics: metrics)
+        self.worker = worker
 
         let router = Router(context: BasicWebSocketRequestContext.self)
         router.add(middleware: BIMserverCORSMiddleware(allowedOrigins: configuration.allowedOrigins))
-        HealthController(database: database).addRoutes(to: router)
+        HealthController(database: database, worker: worker, hub: streamHub).addRoutes(to: router)
+        MetricsController(
+            database: database, registry: metricsRegistry, metrics: metrics, hub: streamHub,
+            tokenHash: configuration.metricsTokenHash
+        ).addRoutes(to: router)
         JSONAPIController(dispatcher: dispatcher, maxBodyBytes: configuration.maxBodyBytes).addRoutes(to: router)
         let stream = StreamController(
             configuration: configuration, database: database, writeQueue: writeQueue, dispatcher: dispatcher,
@@ -80,10 +100,19 @@ public struct RelayRuntime: Sendable {
             },
             logger: logger
         )
-        worker = DeliveryWorker(
-            database: database, writeQueue: writeQueue, wakeup: deliveryWakeup,
-            settings: .init(configuration), logger: logger)
-        services = [writeQueue, worker, streamHub, app]
+        services = [writeQueue, worker, streamHub, retention, app]
+    }
+
+    /// Prometheus output with buckets fitting the relay's histograms.
+    private static func metricsFactory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets["bimrelay_ingest_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+        factory.durationHistogramBuckets["bimrelay_delivery_attempt_duration_seconds"] = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5),
+            .seconds(10), .seconds(30),
+        ]
+        return factory
     }
 }
 

@@ -21,6 +21,8 @@ public final class WriteQueue: Service, Sendable {
         let execute: @Sendable (Database) -> @Sendable () -> Void
         /// Fails the job (the batch did not commit).
         let fail: @Sendable (any Error) -> Void
+        /// An ingest request (counted in the batch-size metric).
+        let ingest: Bool
     }
 
     private struct State {
@@ -30,6 +32,7 @@ public final class WriteQueue: Service, Sendable {
 
     private let database: RelayDatabase
     private let logger: Logger
+    private let metrics: RelayMetrics
     private let state = Mutex(State())
     private let wakeup = Wakeup()
     private let totals = Mutex(Statistics())
@@ -45,15 +48,19 @@ public final class WriteQueue: Service, Sendable {
     }
 
     /// A queue writing to `database`; it writes only while ``run()`` runs.
-    public init(database: RelayDatabase, logger: Logger) {
+    public init(database: RelayDatabase, logger: Logger, metrics: RelayMetrics = RelayMetrics()) {
         self.database = database
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Runs `body` in a write transaction shared with other jobs, and returns its result once that
     /// transaction has committed. If `body` throws, its changes are rolled back and the error is
     /// rethrown (after the commit of the others).
-    public func submit<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// - Parameter ingest: whether this is an ingest request, for `bimrelay_ingest_batch_size`.
+    public func submit<T: Sendable>(
+        ingest: Bool = false, _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 execute: { db in
@@ -69,7 +76,7 @@ public final class WriteQueue: Service, Sendable {
                         return { continuation.resume(throwing: error) }
                     }
                 },
-                fail: { error in continuation.resume(throwing: error) })
+                fail: { error in continuation.resume(throwing: error) }, ingest: ingest)
             let accepted = state.withLock { state -> Bool in
                 guard state.accepting else { return false }
                 state.jobs.append(job)
@@ -117,6 +124,8 @@ public final class WriteQueue: Service, Sendable {
                 $0.jobs += batch.count
                 $0.largestBatch = max($0.largestBatch, batch.count)
             }
+            let ingested = batch.count(where: \.ingest)
+            if ingested > 0 { metrics.ingestBatch(size: ingested) }
             for completion in completions { completion() }
         } catch {
             logger.error("write transaction failed", metadata: ["jobs": "\(batch.count)", "error": "\(error)"])

@@ -35,7 +35,10 @@ public final class TestRelay: Sendable {
     }
 
     /// Starts a relay; `configure` adjusts the defaults (host and port are always 127.0.0.1:0).
-    public static func start(configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
+    /// - Parameter runWorker: false leaves the delivery worker out (what `/health` must notice).
+    public static func start(
+        configure: (inout RelayConfiguration) -> Void = { _ in }, runWorker: Bool = true
+    ) async throws -> TestRelay {
         let folder = try TemporaryDirectory()
         var configuration = RelayConfiguration()
         configuration.databasePath = folder.path("relay.sqlite")
@@ -49,7 +52,8 @@ public final class TestRelay: Sendable {
         let runtime = RelayRuntime(configuration: configuration, database: database, logger: logger) { port in
             portContinuation.yield(port)
         }
-        let group = ServiceGroup(configuration: .init(services: runtime.services, logger: logger))
+        let services = runtime.services.filter { runWorker || $0 as AnyObject !== runtime.worker }
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw PollTimeout(what: "the relay to listen") }

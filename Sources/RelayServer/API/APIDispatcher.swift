@@ -25,13 +25,15 @@ public final class APIDispatcher: Sendable {
     private let logger: Logger
     private let handlers: [RelayInterface: any InterfaceHandler]
     private let streamHub: StreamHub
+    private let metrics: RelayMetrics
 
     /// A dispatcher over `database`, writing through `writeQueue` and waking `deliveryWakeup` after
     /// commits that created due deliveries.
     public init(
         configuration: RelayConfiguration, publicURL: PublicURL, database: RelayDatabase, writeQueue: WriteQueue,
-        deliveryWakeup: Wakeup, streamHub: StreamHub, logger: Logger
+        deliveryWakeup: Wakeup, streamHub: StreamHub, metrics: RelayMetrics, logger: Logger
     ) {
+        self.metrics = metrics
         self.streamHub = streamHub
         self.configuration = configuration
         self.database = database
@@ -77,9 +79,9 @@ public final class APIDispatcher: Sendable {
         let now = Date()
         do {
             if writes {
-                let (body, wake, frames) = try await writeQueue.submit { db in
+                let (body, effects) = try await writeQueue.submit(ingest: true) { db in
                     if let idempotencyKey, let first = try IngestQueries.idempotentResponse(db, key: idempotencyKey) {
-                        return (first, false, [StreamFrame]())
+                        return (first, CallContext?.none)
                     }
                     var context = try self.context(db: db, token: token, now: now)
                     let reply = self.run(request, db: db, context: &context, savepoints: true)
@@ -87,10 +89,13 @@ public final class APIDispatcher: Sendable {
                     if let idempotencyKey {
                         try IngestQueries.storeIdempotentResponse(db, key: idempotencyKey, response: body, now: now)
                     }
-                    return (body, context.wakeDelivery, context.frames)
+                    return (body, context)
                 }
-                if wake { deliveryWakeup.signal() }
-                streamHub.publish(frames)
+                if let effects {
+                    if effects.wakeDelivery { deliveryWakeup.signal() }
+                    streamHub.publish(effects.frames)
+                    for method in effects.ingested { metrics.eventIngested(method.rawValue) }
+                }
                 return Answer(status: 200, body: body)
             }
             let body = try await database.pool.read { db in

@@ -16,6 +16,8 @@ struct CallContext {
     var wakeDelivery = false
     /// Frames stored by the calls, pushed to connected endpoints after the commit.
     var frames: [StreamFrame] = []
+    /// The methods of the events recorded, counted in metrics after the commit.
+    var ingested: [NotificationMethod] = []
 
     /// The envelope credential, or `InvalidTokenException` when there is none.
     func requireCredential() throws(APIException) -> TokenRecord {

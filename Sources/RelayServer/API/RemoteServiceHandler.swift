@@ -60,6 +60,7 @@ struct RemoteServiceHandler: InterfaceHandler {
             db, event, producerTokenID: producer.id, fanOutIdentifier: configuration.fanOutIdentifier,
             now: context.now)
         if recorded.hasPendingDeliveries { context.wakeDelivery = true }
+        context.ingested.append(method)
         try notifyEndpoints(event, db: db, context: &context)
         return .emptyObject
     }

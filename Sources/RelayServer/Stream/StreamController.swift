@@ -190,14 +190,17 @@ struct StreamController: Sendable {
                     case .begin(let id, let after):
                         endpointID = id
                         cursor = after
-                        cursor = try await replay(id, after: cursor, upTo: .max, to: outbound, connection: connection)
+                        cursor = try await replay(
+                            id, after: cursor, upTo: .max, to: outbound, connection: connection, resume: true)
                     case .frame(let frame):
                         guard frame.endpointID == endpointID, frame.seq > cursor, let id = endpointID else { continue }
                         if frame.seq > cursor + 1 {
                             cursor = try await replay(
-                                id, after: cursor, upTo: frame.seq - 1, to: outbound, connection: connection)
+                                id, after: cursor, upTo: frame.seq - 1, to: outbound, connection: connection,
+                                resume: false)
                         }
                         try await outbound.write(.text(frame.text))
+                        hub.metrics.framesSent(1, replayed: false)
                         cursor = frame.seq
                         connection.sentSeq.store(cursor, ordering: .relaxed)
                     case .close(let code, let reason):
@@ -219,9 +222,11 @@ struct StreamController: Sendable {
     }
 
     /// Writes stored frames of `endpointID` with `after < seq <= upTo`; returns the new cursor.
+    /// - Parameter resume: whether this is the replay after a (re)attach, counted as replayed
+    ///   frames; otherwise it fills a hole before a live frame, counted as pushed.
     private func replay(
         _ endpointID: Int64, after: Int64, upTo: Int64, to outbound: WebSocketOutboundWriter,
-        connection: StreamConnection
+        connection: StreamConnection, resume: Bool
     ) async throws -> Int64 {
         var cursor = after
         while cursor < upTo {
@@ -235,6 +240,7 @@ struct StreamController: Sendable {
                 cursor = frame.seq
             }
             connection.sentSeq.store(cursor, ordering: .relaxed)
+            hub.metrics.framesSent(frames.count, replayed: resume)
         }
         return cursor
     }

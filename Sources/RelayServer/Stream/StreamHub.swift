@@ -1,26 +1,24 @@
 import Foundation
-import Logging
 import RelayCore
 import RelayStore
 import ServiceLifecycle
 import Synchronization
 
-/// Routes committed frames to the sockets of connected endpoints, and keeps the stream tables
-/// within their retention (a `Service`: at start it marks every endpoint dropped, since no socket
-/// survives a restart, then prunes once a minute in small batches).
+/// Routes committed frames to the sockets of connected endpoints (a `Service`: at start it marks
+/// every endpoint dropped, since no socket survives a restart; ``Retention`` prunes the tables).
 public final class StreamHub: Service, Sendable {
     private let connections = Mutex<[Int64: StreamConnection]>([:])
     private let writeQueue: WriteQueue
-    private let configuration: RelayConfiguration
-    private let logger: Logger
-    /// How often retention runs.
-    static let pruneInterval = Duration.seconds(60)
+    let metrics: RelayMetrics
+    private let running = Atomic<Bool>(false)
 
-    init(writeQueue: WriteQueue, configuration: RelayConfiguration, logger: Logger) {
+    init(writeQueue: WriteQueue, metrics: RelayMetrics) {
         self.writeQueue = writeQueue
-        self.configuration = configuration
-        self.logger = logger
+        self.metrics = metrics
     }
+
+    /// Whether the hub is routing frames (for `/health`): from its start until shutdown.
+    public var isRunning: Bool { running.load(ordering: .relaxed) }
 
     /// Endpoints with an open socket.
     public var openEndpoints: Int { connections.withLock { $0.count } }
@@ -51,22 +49,8 @@ public final class StreamHub: Service, Sendable {
 
     public func run() async throws {
         _ = try await writeQueue.submit { db in try StreamQueries.detachAll(db, now: Date()) }
-        let retention = configuration.endpointRetention
-        let keep = configuration.maxFramesPerEndpoint
-        while !Task.isShuttingDownGracefully {
-            do {
-                var removed = 0
-                repeat {
-                    removed = try await writeQueue.submit { db in
-                        try StreamQueries.pruneEndpoints(
-                            db, droppedBefore: Date().addingTimeInterval(-DurationText.seconds(retention)), limit: 500)
-                            + StreamQueries.pruneFrames(db, keep: keep, limit: 5000)
-                    }
-                } while removed > 0 && !Task.isShuttingDownGracefully
-            } catch {
-                logger.error("stream retention failed", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.pruneInterval) }
-        }
+        running.store(true, ordering: .relaxed)
+        defer { running.store(false, ordering: .relaxed) }
+        try? await gracefulShutdown()
     }
 }

@@ -134,15 +134,7 @@ public enum QueueQueries {
     /// no delivery refers to any more.
     /// - Returns: the number of deliveries and events deleted.
     public static func purgeDelivered(_ db: Database, before cutoff: Date) throws -> (deliveries: Int, events: Int) {
-        try db.execute(
-            sql: "DELETE FROM deliveries WHERE state = 'delivered' AND delivered_at < ?", arguments: [cutoff])
-        let deliveries = db.changesCount
-        try db.execute(
-            sql: """
-                DELETE FROM events
-                WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)
-                """,
-            arguments: [cutoff])
-        return (deliveries, db.changesCount)
+        let deliveries = try RetentionQueries.pruneDelivered(db, before: cutoff, limit: nil)
+        return (deliveries, try RetentionQueries.pruneEvents(db, before: cutoff, limit: nil))
     }
 }

@@ -32,6 +32,11 @@ public enum ServiceQueries {
         try ServiceRecord.filter(Column("identifier") == identifier).fetchOne(db)
     }
 
+    /// How many services are disabled.
+    public static func disabledCount(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM services WHERE enabled = 0") ?? 0
+    }
+
     /// Every service, by identifier.
     public static func list(_ db: Database) throws -> [ServiceRecord] {
         try ServiceRecord.order(Column("identifier")).fetchAll(db)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import RelayCore
 import RelayServer
 import RelayStore
@@ -19,9 +20,14 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try options.resolve(environment: environment)
         let level = try options.resolveLogLevel(environment: environment)
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch configuration.logFormat {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                return JSONLogHandler(label: label, logLevel: level)
+            }
         }
         let logger = Logger(label: "bimrelay")
 
@@ -36,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
             // Tests and scripts wait for this line to learn the port (with --port 0).
             FileHandle.standardOutput.write(Data("bimrelay listening on http://\(configuration.host):\(port)\n".utf8))
         }
+        // Library metrics (Hummingbird, AsyncHTTPClient) go to the same /metrics page.
+        MetricsSystem.bootstrap(runtime.metricsFactory)
         var groupConfiguration = ServiceGroupConfiguration(
             services: runtime.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // In-flight deliveries end within their timeout; a client that never reads must not hold

@@ -46,8 +46,17 @@ struct ServeOptions: ParsableArguments {
             "Longest sleep of the delivery worker between looks at the database (env BIMRELAY_DELIVERY_POLL_INTERVAL; default 1s)."
     )
     var deliveryPollInterval: String?
+    @Option(help: "How often old rows are deleted in the background (env BIMRELAY_RETENTION_INTERVAL; default 60s).")
+    var retentionInterval: String?
+    @Option(
+        help:
+            "Require 'Authorization: Bearer <this>' on /metrics (env BIMRELAY_METRICS_TOKEN; default: /metrics is open)."
+    )
+    var metricsToken: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (env BIMRELAY_LOG_LEVEL; default info).")
     var logLevel: String?
+    @Option(help: "text or json: one JSON object per line (env BIMRELAY_LOG_FORMAT; default text).")
+    var logFormat: String?
 
     /// The configuration from flags, then `environment`, then defaults.
     func resolve(environment: [String: String]) throws -> RelayConfiguration {
@@ -57,12 +66,9 @@ struct ServeOptions: ParsableArguments {
         c.host = reader.text(host, "BIMRELAY_HOST") ?? c.host
         c.port = try reader.integer(port, "BIMRELAY_PORT", "--port", range: 0...65535) ?? c.port
         c.publicURL = reader.text(publicUrl, "BIMRELAY_PUBLIC_URL")
-        if let text = reader.text(durability, "BIMRELAY_DURABILITY") {
-            guard let value = Durability(rawValue: text.lowercased()) else {
-                throw RelayError.invalidArgument("--durability: '\(text)' is not full or normal")
-            }
-            c.durability = value
-        }
+        c.durability =
+            try reader.choice(durability, "BIMRELAY_DURABILITY", "--durability", "full or normal")
+            ?? c.durability
         c.busyTimeout = try reader.duration(busyTimeout, "BIMRELAY_BUSY_TIMEOUT", "--busy-timeout") ?? c.busyTimeout
         c.fanOutIdentifier = reader.text(fanoutIdentifier, "BIMRELAY_FANOUT_IDENTIFIER") ?? c.fanOutIdentifier
         c.maxBodyBytes = try reader.bytes(maxBody, "BIMRELAY_MAX_BODY", "--max-body") ?? c.maxBodyBytes
@@ -95,6 +101,11 @@ struct ServeOptions: ParsableArguments {
         c.deliveryPollInterval =
             try reader.duration(deliveryPollInterval, "BIMRELAY_DELIVERY_POLL_INTERVAL", "--delivery-poll-interval")
             ?? c.deliveryPollInterval
+        c.retentionInterval =
+            try reader.duration(retentionInterval, "BIMRELAY_RETENTION_INTERVAL", "--retention-interval")
+            ?? c.retentionInterval
+        c.metricsTokenHash = reader.text(metricsToken, "BIMRELAY_METRICS_TOKEN").map(Secrets.hash(token:))
+        c.logFormat = try reader.choice(logFormat, "BIMRELAY_LOG_FORMAT", "--log-format", "text or json") ?? c.logFormat
         return c
     }
 
@@ -126,6 +137,16 @@ struct ServeOptions: ParsableArguments {
                 throw RelayError.invalidArgument(
                     "\(flag == nil ? variable : name): '\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)"
                 )
+            }
+            return value
+        }
+
+        mutating func choice<Value: RawRepresentable<String>>(
+            _ flag: String?, _ variable: String, _ name: String, _ choices: String
+        ) throws -> Value? {
+            guard let text = text(flag, variable) else { return nil }
+            guard let value = Value(rawValue: text.lowercased()) else {
+                throw RelayError.invalidArgument("\(flag == nil ? variable : name): '\(text)' is not \(choices)")
             }
             return value
         }

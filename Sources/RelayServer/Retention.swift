@@ -1,0 +1,99 @@
+import Foundation
+import GRDB
+import Logging
+import RelayCore
+import RelayStore
+import ServiceLifecycle
+
+/// Deletes, in the background and in small batches through the write queue, what has outlived its
+/// horizon: delivered deliveries and their attempts (`--delivered-retention`), then events no
+/// delivery refers to and `Idempotency-Key`s of that age, dropped endpoints with their frames
+/// (`--endpoint-retention`), and frames beyond `--max-frames-per-endpoint`.
+///
+/// Each batch is one job among the ingest jobs of a group-commit transaction, so a large purge
+/// never stalls ingest; a pass repeats batches until nothing is left, then sleeps
+/// `--retention-interval`.
+public final class Retention: Service, Sendable {
+    /// Rows deleted per statement.
+    public static let batchSize = 500
+
+    /// What one pass deleted.
+    public struct Removed: Sendable, Equatable {
+        /// Delivered deliveries (their attempts went with them).
+        public var deliveries = 0
+        /// Events no delivery referred to.
+        public var events = 0
+        /// Remembered `Idempotency-Key`s.
+        public var idempotencyKeys = 0
+        /// Dropped endpoints (their subscriptions and frames went with them).
+        public var endpoints = 0
+        /// Frames beyond the per-endpoint limit.
+        public var frames = 0
+
+        /// Every row deleted.
+        public var total: Int { deliveries + events + idempotencyKeys + endpoints + frames }
+    }
+
+    private let writeQueue: WriteQueue
+    private let configuration: RelayConfiguration
+    private let logger: Logger
+
+    init(writeQueue: WriteQueue, configuration: RelayConfiguration, logger: Logger) {
+        self.writeQueue = writeQueue
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                let removed = try await pass(now: Date())
+                if removed.total > 0 {
+                    logger.info(
+                        "retention removed old rows",
+                        metadata: [
+                            "deliveries": "\(removed.deliveries)", "events": "\(removed.events)",
+                            "idempotency_keys": "\(removed.idempotencyKeys)", "endpoints": "\(removed.endpoints)",
+                            "frames": "\(removed.frames)",
+                        ])
+                }
+            } catch {
+                logger.error("retention failed; will try again", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.retentionInterval) }
+        }
+    }
+
+    /// Deletes everything past its horizon as of `now`, batch by batch.
+    public func pass(now: Date) async throws -> Removed {
+        let delivered = now.addingTimeInterval(-DurationText.seconds(configuration.deliveredRetention))
+        let dropped = now.addingTimeInterval(-DurationText.seconds(configuration.endpointRetention))
+        let keep = configuration.maxFramesPerEndpoint
+        var removed = Removed()
+        removed.deliveries = try await drain { db, limit in
+            try RetentionQueries.pruneDelivered(db, before: delivered, limit: limit)
+        }
+        removed.events = try await drain { db, limit in
+            try RetentionQueries.pruneEvents(db, before: delivered, limit: limit)
+        }
+        removed.idempotencyKeys = try await drain { db, limit in
+            try RetentionQueries.pruneIdempotencyKeys(db, before: delivered, limit: limit)
+        }
+        removed.endpoints = try await drain { db, limit in
+            try StreamQueries.pruneEndpoints(db, droppedBefore: dropped, limit: limit)
+        }
+        removed.frames = try await drain { db, limit in try StreamQueries.pruneFrames(db, keep: keep, limit: limit) }
+        return removed
+    }
+
+    /// Runs `batch` until it deletes nothing (or shutdown begins); returns the rows deleted.
+    private func drain(_ batch: @escaping @Sendable (GRDB.Database, Int) throws -> Int) async throws -> Int {
+        var total = 0
+        while !Task.isShuttingDownGracefully {
+            let removed = try await writeQueue.submit { db in try batch(db, Self.batchSize) }
+            total += removed
+            if removed < Self.batchSize { break }
+        }
+        return total
+    }
+}

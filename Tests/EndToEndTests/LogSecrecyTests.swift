@@ -1,0 +1,77 @@
+import Foundation
+import RelayCore
+import RelayTestSupport
+import Testing
+
+/// Secrets never reach the log, even at trace level: tokens, signing secrets, signatures.
+@Suite("Log secrecy")
+struct LogSecrecyTests {
+    @Test("at trace level in JSON format, no token, secret or signature appears in the log")
+    func noSecretsInLogs() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let receiver = try await TestReceiver.start()
+        defer { Task { await receiver.stop() } }
+        receiver.script([.init(status: 500, body: "try later")])
+        let (db, producer) = try await RelayExecutable.prepareDatabase(in: folder)
+        let viewer = try await RelayExecutable.issueToken(db: db, user: "viewer", role: "client")
+        let serviceUserToken = "svc-user-token-5f1e2d"
+        let added = try await RelayExecutable.run([
+            "service", "add", "--identifier", "svc", "--name", "Svc", "--url", receiver.url, "--trigger",
+            "NEW_REVISION", "--user-token", serviceUserToken, "--retry-schedule", "1s", "--json", "--db", db,
+        ])
+        #expect(added.status == 0, "\(added)")
+        let secret = try #require(try added.jsonObject()["secret"] as? String)
+        let metricsToken = "scrape-secret-9c8b7a"
+        let relay = try await RelayProcess.start(
+            database: db, arguments: ["--log-level", "trace", "--log-format", "json"],
+            environment: ["BIMRELAY_METRICS_TOKEN": metricsToken])
+
+        // Ingest with the token in the body, in a Bearer header, and a wrong one.
+        let body = BIMserverRequests.newRevision(userToken: producer, poid: 1, roid: 2, serviceIdentifier: "bimrelay")
+        let accepted = try await TestHTTP.request("\(relay.baseURL)/json", method: "POST", body: body)
+        #expect(accepted.body == #"{"response":{"result":{}}}"#)
+        let wrongToken = "brt_not-a-real-token-0042"
+        _ = try await TestHTTP.request(
+            "\(relay.baseURL)/json", method: "POST", headers: [("Authorization", "Bearer \(wrongToken)")],
+            body: BIMserverRequests.newRevision(userToken: wrongToken, poid: 1, roid: 3, serviceIdentifier: "bimrelay"))
+        _ = try await TestHTTP.request(
+            "\(relay.baseURL)/json", method: "POST", body: #"{"token":"\#(wrongToken)","request":{"#)
+        // The stream handshake with a good and a bad token.
+        let client = try await TestStreamClient.connect(port: relay.port)
+        _ = try await client.next()
+        client.send(#"{"token":"\#(viewer)"}"#)
+        _ = try await client.next()
+        await client.close()
+        let refused = try await TestStreamClient.connect(port: relay.port)
+        _ = try await refused.next()
+        refused.send(#"{"token":"\#(wrongToken)"}"#)
+        _ = try await refused.next()
+        await refused.close()
+        let metrics = try await TestHTTP.request(
+            "\(relay.baseURL)/metrics", headers: [("Authorization", "Bearer \(metricsToken)")])
+        #expect(metrics.status == 200)
+
+        // One failed attempt, then the delivery.
+        try await poll(until: "delivered after a failure", timeout: .seconds(20)) { receiver.received.count == 2 }
+        let status = await relay.terminate()
+        #expect(status == 0)
+
+        let log = relay.log
+        let lines = log.split(separator: "\n")
+        #expect(lines.count > 10)
+        #expect(lines.allSatisfy { (try? JSONValue.parse(String($0)))?["level"] != nil }, "not JSON lines: \(log)")
+        #expect(log.contains(#""message":"delivered""#))
+        #expect(log.contains(#""message":"attempt failed, will retry""#))
+        let signatures = receiver.received.compactMap { $0.header("webhook-signature") }
+        #expect(signatures.count == 2)
+        var secrets = [
+            producer, viewer, wrongToken, secret, String(secret.dropFirst("whsec_".count)),
+            serviceUserToken, metricsToken, "3a0e4b1c9d2f",
+        ]
+        secrets += signatures.flatMap { $0.split(separator: " ").map { String($0.dropFirst(3)) } }
+        for value in secrets {
+            #expect(!log.contains(value), "the log shows a secret: \(value)")
+        }
+    }
+}
