@@ -46,10 +46,27 @@ public enum RelayExecutable {
     public static func run(
         _ arguments: [String], environment: [String: String] = [:], currentDirectory: URL? = nil
     ) async throws -> CommandResult {
+        try await Subprocess.run(
+            path, arguments, environment: cleanEnvironment.merging(environment) { _, new in new },
+            currentDirectory: currentDirectory)
+    }
+
+    /// The parent environment without `BIMRELAY_*` settings, so tests see only what they set.
+    public static var cleanEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BIMRELAY_") }
+    }
+}
+
+/// Runs any program to completion and collects its output.
+public enum Subprocess {
+    /// Runs `executable arguments…` with exactly `environment`, its input empty.
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String], currentDirectory: URL? = nil
+    ) async throws -> CommandResult {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = cleanEnvironment.merging(environment) { _, new in new }
+        process.environment = environment
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         let out = Pipe()
         let err = Pipe()
@@ -57,9 +74,10 @@ public enum RelayExecutable {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        // Read both pipes while the process runs, so a large output cannot block it.
-        async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        // Read both pipes while the process runs, so a large output cannot block it, on Dispatch
+        // threads: a blocking read must not hold one of the few threads of Swift's task pool.
+        async let stdout = readToEnd(out.fileHandleForReading)
+        async let stderr = readToEnd(err.fileHandleForReading)
         let (outData, errData) = await (stdout, stderr)
         process.waitUntilExit()
         return CommandResult(
@@ -68,9 +86,18 @@ public enum RelayExecutable {
             stderr: String(decoding: errData, as: UTF8.self))
     }
 
-    /// The parent environment without `BIMRELAY_*` settings, so tests see only what they set.
-    static var cleanEnvironment: [String: String] {
-        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BIMRELAY_") }
+    private static func readToEnd(_ handle: FileHandle) async -> Data {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
+        }
+    }
+
+    /// The full path of `program` on `PATH`, or nil when it is not installed.
+    public static func find(_ program: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let folders = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
+        return folders.map { "\($0)/\(program)" }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }
 

@@ -1,0 +1,152 @@
+import Foundation
+import RelayTestSupport
+import Testing
+
+/// The files in `deploy/` work: the systemd unit verifies, the example environment names every
+/// setting and starts a relay, and nginx with `deploy/nginx.conf` passes HTTPS and the WebSocket
+/// upgrade through to a real relay.
+@Suite("Deploy files")
+struct DeployTests {
+    static func deployFile(_ name: String) throws -> String {
+        try String(contentsOf: DocsTests.root.appendingPathComponent("deploy/\(name)"), encoding: .utf8)
+    }
+
+    /// Every `BIMRELAY_*` variable `bimrelay serve --help` names.
+    static func settingVariables() async throws -> Set<String> {
+        let help = try await RelayExecutable.run(["serve", "--help"])
+        let text = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        return Set(text.matches(of: #/env (BIMRELAY_[A-Z_]+)/#).map { String($0.output.1) })
+    }
+
+    @Test(
+        "systemd-analyze verifies bimrelay.service, and its exposure level stays low",
+        .enabled(if: Subprocess.find("systemd-analyze") != nil))
+    func systemdUnit() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let unit = try Self.deployFile("bimrelay.service")
+            .replacingOccurrences(of: "ExecStart=/usr/local/bin/bimrelay", with: "ExecStart=\(RelayExecutable.path)")
+        #expect(unit.contains("ExecStart=\(RelayExecutable.path) serve"))
+        let path = folder.path("bimrelay.service")
+        try Data(unit.utf8).write(to: URL(fileURLWithPath: path))
+        let analyze = try #require(Subprocess.find("systemd-analyze"))
+        let environment = ProcessInfo.processInfo.environment
+        let verify = try await Subprocess.run(analyze, ["verify", "--man=no", path], environment: environment)
+        #expect(verify.status == 0, "\(verify)")
+        #expect(verify.stderr.isEmpty, "\(verify)")
+        let security = try await Subprocess.run(analyze, ["security", "--offline=yes", path], environment: environment)
+        let level = security.stdout.firstMatch(of: #/Overall exposure level for bimrelay.service: ([0-9.]+)/#)
+            .flatMap { Double($0.output.1) }
+        #expect(level.map { $0 <= 2.0 } == true, "\(security)")
+    }
+
+    @Test("bimrelay.env.example and docs/operations.md name every setting; the example's values start a relay")
+    func environmentExample() async throws {
+        let variables = try await Self.settingVariables()
+        #expect(variables.count >= 20)
+        let example = try Self.deployFile("bimrelay.env.example")
+        let operations = try String(
+            contentsOf: DocsTests.root.appendingPathComponent("docs/operations.md"), encoding: .utf8)
+        for variable in variables.sorted() {
+            #expect(example.contains("#\(variable)="), "bimrelay.env.example lacks \(variable)")
+            #expect(operations.contains("`\(variable)`"), "docs/operations.md lacks \(variable)")
+        }
+        // Uncomment every default and start a relay with them (its own database and port).
+        var environment: [String: String] = [:]
+        for line in example.split(separator: "\n") where line.hasPrefix("#BIMRELAY_") {
+            let pair = line.dropFirst().split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            environment[String(pair[0])] = pair.count > 1 ? String(pair[1]) : ""
+        }
+        #expect(Set(environment.keys) == variables)
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        environment["BIMRELAY_DB"] = nil
+        environment["BIMRELAY_HOST"] = nil
+        environment["BIMRELAY_PORT"] = nil
+        let relay = try await RelayProcess.start(database: folder.path("relay.sqlite"), environment: environment)
+        let health = try await TestHTTP.request("\(relay.baseURL)/health")
+        #expect(health.status == 200)
+        #expect(await relay.terminate() == 0)
+    }
+
+    @Test(
+        "nginx with deploy/nginx.conf: TLS, /json, the /stream WebSocket upgrade, HTTP redirected to HTTPS",
+        .enabled(if: Subprocess.find("nginx") != nil && Subprocess.find("openssl") != nil))
+    func nginxProxy() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let environment = ProcessInfo.processInfo.environment
+        let certificate = try await Subprocess.run(
+            try #require(Subprocess.find("openssl")),
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=relay.example.org",
+                "-keyout", folder.path("relay.key"), "-out", folder.path("relay.pem"),
+            ], environment: environment)
+        #expect(certificate.status == 0, "\(certificate)")
+
+        let relay = try await RelayProcess.start(database: folder.path("relay.sqlite"))
+        let producer = try await RelayExecutable.issueToken(
+            db: folder.path("relay.sqlite"), user: "bim", role: "producer")
+        let (https, http) = (try freeLocalPort(), try freeLocalPort())
+        let site = try Self.deployFile("nginx.conf")
+            .replacingOccurrences(of: "127.0.0.1:8085", with: "127.0.0.1:\(relay.port)")
+            .replacingOccurrences(of: "listen 443 ssl;", with: "listen 127.0.0.1:\(https) ssl;")
+            .replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(http);")
+            .replacingOccurrences(of: "/etc/ssl/certs/relay.example.org.pem", with: folder.path("relay.pem"))
+            .replacingOccurrences(of: "/etc/ssl/private/relay.example.org.key", with: folder.path("relay.key"))
+        #expect(!site.contains("8085") && site.contains(folder.path("relay.pem")))
+        try Data(site.utf8).write(to: URL(fileURLWithPath: folder.path("site.conf")))
+        let main = """
+            daemon off;
+            master_process off;
+            pid \(folder.path("nginx.pid"));
+            error_log \(folder.path("error.log")) info;
+            events { worker_connections 64; }
+            http {
+                access_log off;
+                client_body_temp_path \(folder.path("body"));
+                proxy_temp_path \(folder.path("proxy"));
+                fastcgi_temp_path \(folder.path("fastcgi"));
+                uwsgi_temp_path \(folder.path("uwsgi"));
+                scgi_temp_path \(folder.path("scgi"));
+                include \(folder.path("site.conf"));
+            }
+            """
+        try Data(main.utf8).write(to: URL(fileURLWithPath: folder.path("nginx.conf")))
+        let nginx = Process()
+        nginx.executableURL = URL(fileURLWithPath: try #require(Subprocess.find("nginx")))
+        nginx.arguments = ["-p", folder.url.path, "-c", folder.path("nginx.conf")]
+        nginx.standardInput = FileHandle.nullDevice
+        // Not the test's own stdout: `swift test` waits for every holder of that pipe to close it.
+        nginx.standardOutput = FileHandle.nullDevice
+        nginx.standardError = FileHandle.nullDevice
+        try nginx.run()
+        defer { nginx.terminate() }
+
+        let curl = try #require(Subprocess.find("curl"))
+        let base = "https://127.0.0.1:\(https)"
+        func request(_ arguments: [String]) async throws -> CommandResult {
+            try await Subprocess.run(curl, ["-sk", "--max-time", "5"] + arguments, environment: environment)
+        }
+        try await poll(until: "nginx answers /health", timeout: .seconds(20)) {
+            try await request(["\(base)/health"]).stdout.contains(#""status":"ok""#)
+        }
+        let ingest = try await request([
+            "\(base)/json", "--data-binary",
+            BIMserverRequests.newRevision(userToken: producer, poid: 1, roid: 2, serviceIdentifier: "bimrelay"),
+        ])
+        #expect(ingest.stdout == #"{"response":{"result":{}}}"#, "\(ingest)")
+        let redirect = try await request(["-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(http)/json"])
+        #expect(redirect.stdout == "301")
+        let metrics = try await request(["\(base)/metrics"])
+        #expect(metrics.stdout.contains("bimrelay_events_ingested_total{method=\"newRevision\"} 1"), "\(metrics)")
+        // The WebSocket handshake through the proxy: 101, then the relay's welcome frame.
+        let upgrade = try await request([
+            "--http1.1", "-i", "-N", "--max-time", "2", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+            "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "\(base)/stream",
+        ])
+        #expect(upgrade.stdout.hasPrefix("HTTP/1.1 101"), "\(upgrade)")
+        #expect(upgrade.stdout.contains(#"{"welcome":"#), "\(upgrade)")
+        #expect(await relay.terminate() == 0)
+    }
+}
