@@ -14,8 +14,7 @@ public final class TestRelay: Sendable {
     public let port: Int
     /// The folder holding the database.
     public let folder: TemporaryDirectory
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    private let relay: RunningRelay
 
     /// `http://127.0.0.1:<port>`.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -24,14 +23,11 @@ public final class TestRelay: Sendable {
     /// The database file.
     public var databasePath: String { runtime.database.path }
 
-    private init(
-        runtime: RelayRuntime, port: Int, folder: TemporaryDirectory, group: ServiceGroup, task: Task<Void, any Error>
-    ) {
-        self.runtime = runtime
-        self.port = port
+    private init(relay: RunningRelay, folder: TemporaryDirectory) {
+        self.relay = relay
+        runtime = relay.runtime
+        port = relay.port
         self.folder = folder
-        self.group = group
-        self.task = task
     }
 
     /// Starts a relay; `configure` adjusts the defaults (host and port are always 127.0.0.1:0).
@@ -48,29 +44,24 @@ public final class TestRelay: Sendable {
         let logger = Logger(label: "test-relay") { _ in SwiftLogNoOpLogHandler() }
         let database = try RelayDatabase.open(
             path: configuration.databasePath, durability: configuration.durability, mode: .createAndMigrate)
-        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        let runtime = RelayRuntime(configuration: configuration, database: database, logger: logger) { port in
-            portContinuation.yield(port)
-        }
-        let services = runtime.services.filter { runWorker || $0 as AnyObject !== runtime.worker }
-        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
-        let task = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw PollTimeout(what: "the relay to listen") }
-        return TestRelay(runtime: runtime, port: port, folder: folder, group: group, task: task)
+        let relay = try await RunningRelay.start(
+            configuration: configuration, database: database, logger: logger, runWorker: runWorker)
+        return TestRelay(relay: relay, folder: folder)
     }
 
     /// Stops the relay gracefully and removes its folder.
     public func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
+        await relay.stop()
         folder.remove()
     }
 
     /// POSTs a body to `/json`.
-    public func json(_ body: String, headers: [(String, String)] = []) async throws -> TestResponse {
+    public func json(
+        _ body: String, headers: [(String, String)] = [], timeout: Duration = .seconds(10)
+    ) async throws -> TestResponse {
         try await TestHTTP.request(
-            "\(baseURL)/json", method: "POST", headers: [("Content-Type", "application/json")] + headers, body: body)
+            "\(baseURL)/json", method: "POST", headers: [("Content-Type", "application/json")] + headers, body: body,
+            timeout: timeout)
     }
 
     /// Issues a token directly in the database and returns it.

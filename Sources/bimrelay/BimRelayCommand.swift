@@ -10,7 +10,7 @@ struct BimRelayCommand: AsyncParsableCommand {
         version: RelayVersion.current,
         subcommands: [
             ServeCommand.self, MigrateCommand.self, TokenCommand.self, ServiceCommand.self,
-            QueueCommand.self, TopicCommand.self,
+            QueueCommand.self, TopicCommand.self, BenchCommand.self, BenchClientsCommand.self,
         ]
     )
 }
