@@ -15,7 +15,7 @@ public enum Secrets {
 
     /// A new random token: `brt_` and 64 hex digits (256 bits from the system's CSPRNG).
     public static func newToken() -> String {
-        tokenPrefix + randomBytes(32).map { String(format: "%02x", $0) }.joined()
+        tokenPrefix + hex(randomBytes(32))
     }
 
     /// A new signing secret: `whsec_` and the base64 of 32 random bytes.
@@ -25,12 +25,12 @@ public enum Secrets {
 
     /// A new `webhook-id`: `msg_` and 32 hex digits; it never contains a full stop.
     public static func newWebhookID() -> String {
-        "msg_" + randomBytes(16).map { String(format: "%02x", $0) }.joined()
+        "msg_" + hex(randomBytes(16))
     }
 
     /// The stored form of a token: lowercase hex SHA-256.
     public static func hash(token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        hex(Array(SHA256.hash(data: Data(token.utf8))))
     }
 
     /// Compares two strings in time that depends only on their lengths.
@@ -41,6 +41,18 @@ public enum Secrets {
         var difference: UInt8 = 0
         for index in a.indices { difference |= a[index] ^ b[index] }
         return difference == 0
+    }
+
+    /// Lowercase hex, without a formatter (it runs for every request and every delivery).
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     private static func randomBytes(_ count: Int) -> [UInt8] {

@@ -1,5 +1,6 @@
 import Foundation
 import RelayCore
+import RelayTestSupport
 import Testing
 
 @Suite("Tokens, secrets and triggers")
@@ -50,5 +51,45 @@ struct SecretsTests {
         #expect(abs(parsed.timeIntervalSince(date)) < 0.001)
         #expect(Timestamp.parse("2026-11-22") != nil)
         #expect(Timestamp.parse("yesterday") == nil)
+    }
+}
+
+@Suite("Timestamps")
+struct TimestampTests {
+    /// The formatter it replaced: Calendar and String(format:).
+    static func reference(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let total = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let (seconds, ms) = total.quotientAndRemainder(dividingBy: 1000)
+        let whole = Date(timeIntervalSince1970: TimeInterval(ms < 0 ? seconds - 1 : seconds))
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: whole)
+        return String(
+            format: "%04d-%02d-%02d %02d:%02d:%02d.%03d",
+            c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0, ms < 0 ? ms + 1000 : ms)
+    }
+
+    @Test(
+        "the arithmetic formatter agrees with Calendar on 20,000 dates from 1900 to 2200, and round-trips to the millisecond"
+    )
+    func agreesWithCalendar() {
+        var generator = SeededGenerator(seed: 7)
+        for _ in 0..<20_000 {
+            let date = Date(timeIntervalSince1970: Double.random(in: -2_208_988_800...7_258_118_400, using: &generator))
+            let text = Timestamp.format(date)
+            #expect(text == Self.reference(date))
+            #expect(Timestamp.parse(text).map { abs($0.timeIntervalSince(date)) <= 0.001 } == true)
+        }
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 0)) == "1970-01-01 00:00:00.000")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29 00:00:00.000")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: -0.001)) == "1969-12-31 23:59:59.999")
+    }
+
+    @Test("webhook ids and token hashes are lowercase hex of the right length")
+    func hex() {
+        #expect(Secrets.newWebhookID().wholeMatch(of: #/msg_[0-9a-f]{32}/#) != nil)
+        #expect(Secrets.newToken().wholeMatch(of: #/brt_[0-9a-f]{64}/#) != nil)
+        #expect(
+            Secrets.hash(token: "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 }

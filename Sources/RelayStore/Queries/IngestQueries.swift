@@ -14,20 +14,33 @@ public enum IngestQueries {
         public var hasPendingDeliveries: Bool
     }
 
+    /// A service an event goes to: only what the insert needs (no full record is decoded per request).
+    public struct Target: Sendable, Equatable {
+        public var id: Int64
+        public var enabled: Bool
+    }
+
     /// The services an event goes to: the named one, or, for the fan-out identifier, every enabled
     /// service subscribed to the event's trigger. An unknown identifier is ``RelayError/notFound(_:)``.
     public static func targets(_ db: Database, for event: IncomingEvent, fanOutIdentifier: String) throws
-        -> [ServiceRecord]
+        -> [Target]
     {
         if event.serviceIdentifier == fanOutIdentifier {
             // The services table is small (one row per registered service); filter triggers here.
-            return try ServiceRecord.filter(Column("enabled") == true).order(Column("id")).fetchAll(db)
-                .filter { $0.triggerList.contains(event.method.trigger) }
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT id, triggers FROM services WHERE enabled = 1 ORDER BY id")
+            return rows.compactMap { row in
+                let triggers = (try? Trigger.parseList(row["triggers"])) ?? []
+                return triggers.contains(event.method.trigger) ? Target(id: row["id"], enabled: true) : nil
+            }
         }
-        guard let service = try ServiceQueries.lookup(db, identifier: event.serviceIdentifier) else {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT id, enabled FROM services WHERE identifier = ?", arguments: [event.serviceIdentifier])
+        else {
             throw RelayError.notFound("No service found with identifier '\(event.serviceIdentifier)'")
         }
-        return [service]
+        return [Target(id: row["id"], enabled: row["enabled"])]
     }
 
     /// Inserts the event and one delivery per target (paused for a disabled service). Run it in a
@@ -36,6 +49,8 @@ public enum IngestQueries {
         _ db: Database, _ event: IncomingEvent, producerTokenID: Int64?, fanOutIdentifier: String, now: Date
     ) throws -> Recorded {
         let services = try targets(db, for: event, fanOutIdentifier: fanOutIdentifier)
+        // One formatted time for every column (GRDB would format each Date with a DateFormatter).
+        let time = Timestamp.format(now)
         let eventID = try Int64.fetchOne(
             db,
             sql: """
@@ -45,7 +60,7 @@ public enum IngestQueries {
                 """,
             arguments: [
                 event.method.rawValue, event.poid, event.roid, event.edid, event.soid, event.serviceIdentifier,
-                event.profileIdentifier, event.token, event.apiUrl, producerTokenID, now,
+                event.profileIdentifier, event.token, event.apiUrl, producerTokenID, time,
             ])!
         var deliveryIDs: [Int64] = []
         let insert = try db.cachedStatement(
@@ -58,7 +73,7 @@ public enum IngestQueries {
             let state: DeliveryState = service.enabled ? .pending : .paused
             pending = pending || state == .pending
             try insert.execute(arguments: [
-                eventID, service.id, Secrets.newWebhookID(), state.rawValue, now, now, now,
+                eventID, service.id, Secrets.newWebhookID(), state.rawValue, time, time, time,
             ])
             deliveryIDs.append(db.lastInsertedRowID)
         }
@@ -81,6 +96,6 @@ public enum IngestQueries {
     public static func touchToken(_ db: Database, id: Int64, now: Date) throws {
         try db.execute(
             sql: "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-            arguments: [now, id, now.addingTimeInterval(-60)])
+            arguments: [Timestamp.format(now), id, Timestamp.format(now.addingTimeInterval(-60))])
     }
 }
