@@ -174,7 +174,7 @@ public enum DeliveryQueries {
                     SELECT id FROM deliveries
                     WHERE service_id = ? AND state = 'pending' AND next_attempt_at <= ?
                     ORDER BY next_attempt_at, id LIMIT ?
-                    """, arguments: [serviceID, now, capacity])
+                    """, arguments: [serviceID, now.sqlText, capacity])
             chosen += ids.map { ($0, service) }
         }
         guard !chosen.isEmpty else { return [] }
@@ -196,7 +196,7 @@ public enum DeliveryQueries {
                 RETURNING id, event_id, service_id, webhook_id, attempt_count
                 """,
             arguments: StatementArguments(
-                [now, now, DurationText.milliseconds(leaseMargin)] as [any DatabaseValueConvertible])
+                [now.sqlText, now.sqlText, DurationText.milliseconds(leaseMargin)] as [any DatabaseValueConvertible])
                 + StatementArguments(ids))
         let eventIDs = Array(Set(rows.map { $0["event_id"] as Int64 }))
         let events = try Dictionary(
@@ -237,7 +237,7 @@ public enum DeliveryQueries {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                result.deliveryID, result.attempt, result.startedAt, result.durationMs,
+                result.deliveryID, result.attempt, result.startedAt.sqlText, result.durationMs,
                 result.next == .delivered ? "delivered" : "failed", result.statusCode, result.errorClass,
                 result.error, result.responseBody,
             ])
@@ -245,11 +245,11 @@ public enum DeliveryQueries {
         if result.next == .delivered {
             try db.execute(
                 sql: "UPDATE services SET last_success_at = ?, failing_since = NULL WHERE id = ?",
-                arguments: [now, result.serviceID])
+                arguments: [now.sqlText, result.serviceID])
         } else {
             try db.execute(
                 sql: "UPDATE services SET failing_since = ifnull(failing_since, ?) WHERE id = ?",
-                arguments: [now, result.serviceID])
+                arguments: [now.sqlText, result.serviceID])
             if disableReason == nil,
                 let since = try Date.fetchOne(
                     db, sql: "SELECT failing_since FROM services WHERE id = ? AND enabled = 1",
@@ -267,7 +267,7 @@ public enum DeliveryQueries {
                     UPDATE deliveries SET state = 'delivered', delivered_at = ?, lease_expires_at = NULL, updated_at = ?,
                         last_status = ?, last_error = NULL
                     WHERE id = ?
-                    """, arguments: [now, now, result.statusCode, result.deliveryID])
+                    """, arguments: [now.sqlText, now.sqlText, result.statusCode, result.deliveryID])
         case .retry(let at):
             try db.execute(
                 sql: """
@@ -275,14 +275,15 @@ public enum DeliveryQueries {
                                                        THEN 'pending' ELSE 'paused' END,
                         next_attempt_at = ?, lease_expires_at = NULL, updated_at = ?, last_status = ?, last_error = ?
                     WHERE id = ?
-                    """, arguments: [result.serviceID, at, now, result.statusCode, error, result.deliveryID])
+                    """,
+                arguments: [result.serviceID, at.sqlText, now.sqlText, result.statusCode, error, result.deliveryID])
         case .dead:
             try db.execute(
                 sql: """
                     UPDATE deliveries SET state = 'dead', dead_at = ?, lease_expires_at = NULL, updated_at = ?,
                         last_status = ?, last_error = ?
                     WHERE id = ?
-                    """, arguments: [now, now, result.statusCode, error, result.deliveryID])
+                    """, arguments: [now.sqlText, now.sqlText, result.statusCode, error, result.deliveryID])
         }
         if let reason = disableReason,
             let identifier = try String.fetchOne(
