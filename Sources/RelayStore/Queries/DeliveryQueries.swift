@@ -143,7 +143,12 @@ public enum DeliveryQueries {
         let busy = try Dictionary(
             Row.fetchAll(
                 db,
-                sql: "SELECT service_id, count(*) AS n FROM deliveries WHERE state = 'in_flight' GROUP BY service_id"
+                // The partial index holds only in-flight rows; without INDEXED BY, SQLite scans
+                // deliveries_by_service, every row of the backlog, on every claim.
+                sql: """
+                    SELECT service_id, count(*) AS n FROM deliveries INDEXED BY deliveries_leased
+                    WHERE state = 'in_flight' GROUP BY service_id
+                    """
             )
             .map { ($0["service_id"] as Int64, $0["n"] as Int) },
             uniquingKeysWith: +)
