@@ -13,6 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
     var quick = false
     @Flag(help: "Print one JSON object instead of a table.") var json = false
     @Option(help: "Concurrent ingest clients.") var clients = 32
+    @Option(help: "Events/s offered in the end-to-end scenario.") var rate = 1000
 
     func run() async throws {
         BenchScenarios.raiseFileLimit()
@@ -35,8 +36,8 @@ struct BenchCommand: AsyncParsableCommand {
         let rawDelivery = try await scenarios.rawDelivery(total: deliveries)
         step("ingest")
         let ingest = try await scenarios.ingest(concurrency: clients)
-        step("end to end at 1,000 events/s")
-        let e2e = try await scenarios.endToEnd(rate: 1000)
+        step("end to end at \(rate) events/s")
+        let e2e = try await scenarios.endToEnd(rate: rate)
         step("replay")
         let replay = try await scenarios.replay(frames: 10_000)
         step("fan-out")
@@ -56,6 +57,7 @@ struct BenchCommand: AsyncParsableCommand {
             ("delivery_ratio", .double(Self.round(delivery / rawDelivery))),
             ("e2e_p50_ms", .double(Self.round(e2e.p50))),
             ("e2e_p99_ms", .double(Self.round(e2e.p99))),
+            ("e2e_rate_per_s", .int(Int64(rate))),
             ("backlog_ratio", .double(Self.round(large / small))),
             ("backlog_large_per_s", .double(large.rounded())),
             ("backlog_small_per_s", .double(small.rounded())),
