@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdWSClient
 import Logging
+import NIOCore
 import NIOWebSocket
 import RelayCore
 import Synchronization
@@ -15,17 +16,23 @@ public final class TestStreamClient: Sendable {
     }
 
     private let state = Mutex(State())
-    private let outgoing: AsyncStream<String>.Continuation
+    /// A frame to send.
+    private enum Outgoing: Sendable {
+        case text(String)
+        case binary([UInt8])
+    }
+
+    private let outgoing: AsyncStream<Outgoing>.Continuation
     private let task: Task<Void, Never>
 
-    private init(outgoing: AsyncStream<String>.Continuation, task: Task<Void, Never>) {
+    private init(outgoing: AsyncStream<Outgoing>.Continuation, task: Task<Void, Never>) {
         self.outgoing = outgoing
         self.task = task
     }
 
     /// Connects to `ws://127.0.0.1:<port>/stream`.
     public static func connect(port: Int) async throws -> TestStreamClient {
-        let (stream, continuation) = AsyncStream<String>.makeStream()
+        let (stream, continuation) = AsyncStream<Outgoing>.makeStream()
         let holder = Mutex<TestStreamClient?>(nil)
         let logger = Logger(label: "test-stream") { _ in SwiftLogNoOpLogHandler() }
         let task = Task {
@@ -34,7 +41,12 @@ public final class TestStreamClient: Sendable {
             ) { inbound, outbound, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await text in stream { try await outbound.write(.text(text)) }
+                        for await frame in stream {
+                            switch frame {
+                            case .text(let text): try await outbound.write(.text(text))
+                            case .binary(let bytes): try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                            }
+                        }
                         try await outbound.close(.normalClosure, reason: nil)
                     }
                     for try await message in inbound.messages(maxSize: 1 << 24) {
@@ -57,7 +69,12 @@ public final class TestStreamClient: Sendable {
 
     /// Sends a text frame.
     public func send(_ text: String) {
-        outgoing.yield(text)
+        outgoing.yield(.text(text))
+    }
+
+    /// Sends a binary frame (the relay refuses them).
+    public func sendBinary(_ bytes: [UInt8]) {
+        outgoing.yield(.binary(bytes))
     }
 
     /// The next message not read yet, waiting up to `timeout`.

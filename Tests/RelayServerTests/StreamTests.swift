@@ -102,6 +102,23 @@ struct StreamTests {
         }
     }
 
+    @Test("a binary frame is refused with close 1003; the relay goes on serving others")
+    func binaryFrame() async throws {
+        try await withTestRelay { relay in
+            let token = try await relay.issueToken(role: .client)
+            let (client, _, _) = try await Self.handshake(relay, token: token)
+            client.sendBinary([0x01, 0x02, 0x03])
+            try await poll(until: "closed") { client.closed.0 }
+            #expect(client.closed.1 == 1003)
+            try await poll(until: "endpoint dropped") {
+                try await relay.count("endpoints", where: "connected = 0") == 1
+            }
+            let (other, _, reply) = try await Self.handshake(relay, token: token)
+            #expect(reply["endpointid"] != nil)
+            await other.close()
+        }
+    }
+
     @Test("progress frames have seq and BIMserver's shape; registering sends the latest state at once")
     func progressFrames() async throws {
         try await withTestRelay { relay in
