@@ -7,34 +7,39 @@ public enum RetentionQueries {
     /// Deletes delivered deliveries delivered before `cutoff`; their attempts go with them.
     @discardableResult
     public static func pruneDelivered(_ db: Database, before cutoff: Date, limit: Int?) throws -> Int {
-        try db.execute(
-            sql: """
-                DELETE FROM deliveries WHERE id IN (
-                    SELECT id FROM deliveries WHERE state = 'delivered' AND delivered_at < ? LIMIT ?)
-                """, arguments: [cutoff, limit ?? -1])
-        return db.changesCount
+        try deleteBatch(
+            db, from: "deliveries",
+            selecting: "SELECT id FROM deliveries WHERE state = 'delivered' AND delivered_at < ?",
+            arguments: [cutoff], limit: limit)
     }
 
     /// Deletes events received before `cutoff` that no delivery refers to any more.
     @discardableResult
     public static func pruneEvents(_ db: Database, before cutoff: Date, limit: Int?) throws -> Int {
-        try db.execute(
-            sql: """
-                DELETE FROM events WHERE id IN (
-                    SELECT id FROM events e WHERE e.received_at < ?
-                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT ?)
-                """, arguments: [cutoff, limit ?? -1])
-        return db.changesCount
+        try deleteBatch(
+            db, from: "events",
+            selecting: """
+                SELECT id FROM events e WHERE e.received_at < ?
+                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
+                """, arguments: [cutoff], limit: limit)
     }
 
     /// Forgets `Idempotency-Key`s first used before `cutoff`.
     @discardableResult
     public static func pruneIdempotencyKeys(_ db: Database, before cutoff: Date, limit: Int?) throws -> Int {
+        try deleteBatch(
+            db, from: "idempotency_keys", key: "rowid",
+            selecting: "SELECT rowid FROM idempotency_keys WHERE created_at < ?", arguments: [cutoff], limit: limit)
+    }
+
+    /// `DELETE FROM table WHERE key IN (subquery LIMIT limit)`: the rows `subquery` selects, at most
+    /// `limit` of them (nil: all). Returns how many were deleted.
+    static func deleteBatch(
+        _ db: Database, from table: String, key: String = "id", selecting subquery: String,
+        arguments: StatementArguments, limit: Int?
+    ) throws -> Int {
         try db.execute(
-            sql: """
-                DELETE FROM idempotency_keys WHERE rowid IN (
-                    SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)
-                """, arguments: [cutoff, limit ?? -1])
+            sql: "DELETE FROM \(table) WHERE \(key) IN (\(subquery) LIMIT ?)", arguments: arguments + [limit ?? -1])
         return db.changesCount
     }
 }

@@ -140,23 +140,19 @@ public enum StreamQueries {
     /// Deletes endpoints dropped before `cutoff` (their subscriptions and frames go with them).
     @discardableResult
     public static func pruneEndpoints(_ db: Database, droppedBefore cutoff: Date, limit: Int) throws -> Int {
-        try db.execute(
-            sql: """
-                DELETE FROM endpoints WHERE id IN (
-                    SELECT id FROM endpoints WHERE connected = 0 AND disconnected_at < ? LIMIT ?)
-                """, arguments: [cutoff, limit])
-        return db.changesCount
+        try RetentionQueries.deleteBatch(
+            db, from: "endpoints", selecting: "SELECT id FROM endpoints WHERE connected = 0 AND disconnected_at < ?",
+            arguments: [cutoff], limit: limit)
     }
 
     /// Keeps at most `keep` frames per endpoint (the newest).
     @discardableResult
     public static func pruneFrames(_ db: Database, keep: Int, limit: Int) throws -> Int {
-        try db.execute(
-            sql: """
-                DELETE FROM stream_messages WHERE id IN (
-                    SELECT m.id FROM stream_messages m JOIN endpoints e ON e.id = m.endpoint_id
-                    WHERE m.seq <= e.last_seq - ? LIMIT ?)
-                """, arguments: [keep, limit])
-        return db.changesCount
+        try RetentionQueries.deleteBatch(
+            db, from: "stream_messages",
+            selecting: """
+                SELECT m.id FROM stream_messages m JOIN endpoints e ON e.id = m.endpoint_id
+                WHERE m.seq <= e.last_seq - ?
+                """, arguments: [keep], limit: limit)
     }
 }
