@@ -118,14 +118,21 @@ struct LoadGenerator: Sendable {
 
     /// POSTs one body; true when the answer is the relay's empty result.
     func post(_ url: String, body: String, headers: [(String, String)] = []) async throws -> Bool {
+        let (status, answer) = try await Self.send(url, body: body, headers: headers, client: client)
+        return status == 200 && String(buffer: answer) == BenchServer.okBody
+    }
+
+    /// POSTs one JSON body and returns the status and the whole answer.
+    static func send(
+        _ url: String, body: String, headers: [(String, String)] = [], client: HTTPClient = .shared
+    ) async throws -> (Int, ByteBuffer) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: body))
         let response = try await client.execute(request, timeout: .seconds(60))
-        let answer = try await response.body.collect(upTo: 1 << 20)
-        return response.status.code == 200 && String(buffer: answer) == BenchServer.okBody
+        return (Int(response.status.code), try await response.body.collect(upTo: 1 << 24))
     }
 
     /// Sends `total` bodies over `concurrency` connections; returns the seconds taken and how many were accepted.

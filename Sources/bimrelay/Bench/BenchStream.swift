@@ -1,8 +1,6 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import HummingbirdWSClient
-import NIOCore
 import RelayCore
 import RelayServer
 import RelayStore
@@ -15,23 +13,46 @@ import Synchronization
 /// `/stream` scenarios: replay of missed frames to one endpoint, and one update fanned out to many
 /// endpoints whose clients run in a child process (each side then needs only one socket per client).
 extension BenchScenarios {
-    /// Calls the JSON API and returns the result.
+    /// Calls NotificationRegistryInterface on the JSON API and returns the result.
     static func call(_ port: Int, token: String, _ method: String, _ parameters: String) async throws -> JSONValue {
         let body = """
             {"token":"\(token)","request":{"interface":"NotificationRegistryInterface","method":"\(method)",\
             "parameters":{\(parameters)}}}
             """
-        let load = LoadGenerator(connections: 1)
-        defer { Task { await load.shutdown() } }
-        var http = HTTPClientRequest(url: "http://127.0.0.1:\(port)/json")
-        http.method = .POST
-        http.body = .bytes(ByteBuffer(string: body))
-        let response = try await load.client.execute(http, timeout: .seconds(60))
-        let reply = try JSONValue.parse(Array(try await response.body.collect(upTo: 1 << 24).readableBytesView))
+        let (_, answer) = try await LoadGenerator.send("http://127.0.0.1:\(port)/json", body: body)
+        let reply = try JSONValue.parse(Array(answer.readableBytesView))
         guard let result = reply["response"]?["result"] else {
             throw RelayError.database("\(method) failed: \(reply.serialized)")
         }
         return result
+    }
+
+    /// Opens `/stream`, reads the welcome, and runs `session` with the rest of the messages.
+    static func streamSession(
+        port: Int,
+        _ session:
+            @escaping @Sendable (inout WebSocketInboundMessageStream.AsyncIterator, WebSocketOutboundWriter)
+            async throws -> Void
+    ) async throws {
+        _ = try await WebSocketClient.connect(
+            url: "ws://127.0.0.1:\(port)/stream", configuration: .init(maxFrameSize: 1 << 20), logger: quietLogger
+        ) { inbound, outbound, _ in
+            var messages = inbound.messages(maxSize: 1 << 24).makeAsyncIterator()
+            _ = try await messages.next()
+            try await session(&messages, outbound)
+        }
+    }
+
+    /// Sends `{"token"}` and returns the endpoint id of the reply.
+    static func attach(
+        token: String, _ messages: inout WebSocketInboundMessageStream.AsyncIterator,
+        _ outbound: WebSocketOutboundWriter
+    ) async throws -> Int64 {
+        try await outbound.write(.text(#"{"token":"\#(token)"}"#))
+        guard case .text(let reply)? = try await messages.next(),
+            case .int(let endpoint)? = try JSONValue.parse(reply)["endpointid"]
+        else { throw RelayError.database("no endpoint from /stream") }
+        return endpoint
     }
 
     static func progress(topic: Int64, _ value: Int) -> String {
@@ -57,21 +78,11 @@ extension BenchScenarios {
     func replay(frames: Int) async throws -> Double {
         let (relay, producer, client, topic) = try await streamRelay("replay")
         defer { Task { await relay.stop() } }
-        let url = "ws://127.0.0.1:\(relay.port)/stream"
         // Connect, get an endpoint, register it on the topic, go away.
         let endpoint = Shared<Int64>(0)
-        _ = try await WebSocketClient.connect(
-            url: url, configuration: .init(maxFrameSize: 1 << 20), logger: quietLogger
-        ) {
-            inbound, outbound, _ in
-            var messages = inbound.messages(maxSize: 1 << 24).makeAsyncIterator()
-            _ = try await messages.next()
-            try await outbound.write(.text(#"{"token":"\#(client)"}"#))
-            if case .text(let text)? = try await messages.next(),
-                case .int(let id)? = try JSONValue.parse(text)["endpointid"]
-            {
-                endpoint.update { $0 = id }
-            }
+        try await Self.streamSession(port: relay.port) { messages, outbound in
+            let id = try await Self.attach(token: client, &messages, outbound)
+            endpoint.update { $0 = id }
         }
         let id = endpoint.value
         _ = try await Self.call(
@@ -89,19 +100,12 @@ extension BenchScenarios {
                 #"{"interface":"NotificationRegistryInterface","method":"updateProgressTopic","parameters":{\#(Self.progress(topic: topic, published + offset))}}"#
             }
             let body = #"{"token":"\#(producer)","requests":[\#(calls.joined(separator: ","))]}"#
-            let load = LoadGenerator(connections: 1)
-            _ = try await load.post("http://127.0.0.1:\(relay.port)/json", body: body)
-            await load.shutdown()
+            _ = try await LoadGenerator.send("http://127.0.0.1:\(relay.port)/json", body: body)
             published += batch
         }
         // Resume and time the replay.
         let elapsed = Shared<Double>(0)
-        _ = try await WebSocketClient.connect(
-            url: url, configuration: .init(maxFrameSize: 1 << 20), logger: quietLogger
-        ) {
-            inbound, outbound, _ in
-            var messages = inbound.messages(maxSize: 1 << 24).makeAsyncIterator()
-            _ = try await messages.next()
+        try await Self.streamSession(port: relay.port) { messages, outbound in
             let started = ContinuousClock.now
             try await outbound.write(.text(#"{"token":"\#(client)","endpointid":\#(id),"seq":0}"#))
             let last = #"{"seq":\#(frames),"#
@@ -184,22 +188,14 @@ struct BenchClientsCommand: AsyncParsableCommand {
         let received = Counter()
         let (allReady, readyContinuation) = AsyncStream<Void>.makeStream()
         let (allReceived, receivedContinuation) = AsyncStream<Void>.makeStream()
-        let url = "ws://127.0.0.1:\(port)/stream"
-        let (token, topic, count) = (token, topic, count)
+        let (port, token, topic, count) = (port, token, topic, count)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<count {
                 // Connect in waves, so the listen backlog is not overrun.
                 if index % 200 == 199 { try await Task.sleep(for: .milliseconds(20)) }
                 group.addTask {
-                    _ = try await WebSocketClient.connect(
-                        url: url, configuration: .init(maxFrameSize: 1 << 20), logger: quietLogger
-                    ) { inbound, outbound, _ in
-                        var messages = inbound.messages(maxSize: 1 << 24).makeAsyncIterator()
-                        _ = try await messages.next()
-                        try await outbound.write(.text(#"{"token":"\#(token)"}"#))
-                        guard case .text(let reply)? = try await messages.next(),
-                            case .int(let endpoint)? = try JSONValue.parse(reply)["endpointid"]
-                        else { return }
+                    try await BenchScenarios.streamSession(port: port) { messages, outbound in
+                        let endpoint = try await BenchScenarios.attach(token: token, &messages, outbound)
                         try await outbound.write(
                             .text(
                                 #"{"id":1,"token":"\#(token)","request":{"interface":"NotificationRegistryInterface","method":"registerProgressHandler","parameters":{"topicId":\#(topic),"endPointId":\#(endpoint)}}}"#
@@ -208,9 +204,7 @@ struct BenchClientsCommand: AsyncParsableCommand {
                         if ready.increment() == count { readyContinuation.yield() }
                         while let message = try await messages.next() {
                             if case .text(let text) = message, text.contains(#""method":"progress""#) {
-                                if received.increment() == count {
-                                    receivedContinuation.yield()
-                                }
+                                if received.increment() == count { receivedContinuation.yield() }
                                 break
                             }
                         }
