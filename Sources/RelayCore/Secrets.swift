@@ -24,8 +24,14 @@ public enum Secrets {
     }
 
     /// A new `webhook-id`: `msg_` and 32 hex digits; it never contains a full stop.
-    public static func newWebhookID() -> String {
-        "msg_" + hex(randomBytes(16))
+    ///
+    /// The first 12 digits are the milliseconds since 1970 and the other 20 are random (80 bits),
+    /// like a UUIDv7: ids created later sort later, so the unique index on `deliveries.webhook_id`
+    /// grows at its end instead of dirtying a random page of a large index on every insert.
+    public static func newWebhookID(now: Date = Date()) -> String {
+        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000)) & 0xffff_ffff_ffff
+        let time = (0..<6).map { UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - $0))) }
+        return "msg_" + hex(time + randomBytes(10))
     }
 
     /// The stored form of a token: lowercase hex SHA-256.
@@ -55,8 +61,14 @@ public enum Secrets {
         return String(decoding: text, as: UTF8.self)
     }
 
-    private static func randomBytes(_ count: Int) -> [UInt8] {
+    /// `count` bytes from the system's CSPRNG, eight per call to it (not one call per byte).
+    static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            withUnsafeBytes(of: generator.next()) { bytes += $0 }
+        }
+        return Array(bytes.prefix(count))
     }
 }

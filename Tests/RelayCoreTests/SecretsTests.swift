@@ -1,7 +1,8 @@
 import Foundation
-import RelayCore
 import RelayTestSupport
 import Testing
+
+@testable import RelayCore
 
 @Suite("Tokens, secrets and triggers")
 struct SecretsTests {
@@ -26,6 +27,28 @@ struct SecretsTests {
     func webhookIDs() {
         let id = Secrets.newWebhookID()
         #expect(id.hasPrefix("msg_") && !id.contains("."))
+    }
+
+    @Test("webhook ids sort by creation time and differ within one millisecond")
+    func webhookIDOrder() {
+        let moment = Date(timeIntervalSince1970: 1_795_336_200.5)
+        let sameMillisecond = (0..<1_000).map { _ in Secrets.newWebhookID(now: moment) }
+        #expect(Set(sameMillisecond).count == 1_000)
+        // 1795336200500 ms = 0x01a202606134: the first 12 hex digits are the time.
+        #expect(sameMillisecond.allSatisfy { $0.hasPrefix("msg_01a202606134") })
+        let later = Secrets.newWebhookID(now: moment.addingTimeInterval(0.001))
+        #expect(sameMillisecond.allSatisfy { $0 < later })
+    }
+
+    @Test("random bytes come in the asked number and are not constant")
+    func randomBytes() {
+        for count in [1, 7, 8, 9, 16, 32] {
+            #expect(Secrets.randomBytes(count).count == count)
+        }
+        let samples = (0..<64).map { _ in Secrets.randomBytes(10) }
+        #expect(Set(samples).count == 64)
+        // Every bit position of the last byte is set in some sample (a stuck byte would fail).
+        #expect(samples.reduce(UInt8(0)) { $0 | $1[9] } == 0xff)
     }
 
     @Test("constant-time comparison still tells equal from different")

@@ -28,7 +28,7 @@ public enum IngestQueries {
         if event.serviceIdentifier == fanOutIdentifier {
             // The services table is small (one row per registered service); filter triggers here.
             let rows = try Row.fetchAll(
-                db, sql: "SELECT id, triggers FROM services WHERE enabled = 1 ORDER BY id")
+                db.cachedStatement(sql: "SELECT id, triggers FROM services WHERE enabled = 1 ORDER BY id"))
             return rows.compactMap { row in
                 let triggers = (try? Trigger.parseList(row["triggers"])) ?? []
                 return triggers.contains(event.method.trigger) ? Target(id: row["id"], enabled: true) : nil
@@ -36,7 +36,8 @@ public enum IngestQueries {
         }
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT id, enabled FROM services WHERE identifier = ?", arguments: [event.serviceIdentifier])
+                db.cachedStatement(sql: "SELECT id, enabled FROM services WHERE identifier = ?"),
+                arguments: [event.serviceIdentifier])
         else {
             throw RelayError.notFound("No service found with identifier '\(event.serviceIdentifier)'")
         }
@@ -52,12 +53,12 @@ public enum IngestQueries {
         // One formatted time for every column (GRDB would format each Date with a DateFormatter).
         let time = Timestamp.format(now)
         let eventID = try Int64.fetchOne(
-            db,
-            sql: """
-                INSERT INTO events (method, poid, roid, edid, soid, service_identifier, profile_identifier,
-                                    token, api_url, producer_token_id, received_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
-                """,
+            db.cachedStatement(
+                sql: """
+                    INSERT INTO events (method, poid, roid, edid, soid, service_identifier, profile_identifier,
+                                        token, api_url, producer_token_id, received_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                    """),
             arguments: [
                 event.method.rawValue, event.poid, event.roid, event.edid, event.soid, event.serviceIdentifier,
                 event.profileIdentifier, event.token, event.apiUrl, producerTokenID, time,
@@ -73,7 +74,7 @@ public enum IngestQueries {
             let state: DeliveryState = service.enabled ? .pending : .paused
             pending = pending || state == .pending
             try insert.execute(arguments: [
-                eventID, service.id, Secrets.newWebhookID(), state.rawValue, time, time, time,
+                eventID, service.id, Secrets.newWebhookID(now: now), state.rawValue, time, time, time,
             ])
             deliveryIDs.append(db.lastInsertedRowID)
         }
@@ -82,20 +83,20 @@ public enum IngestQueries {
 
     /// The answer first given for an `Idempotency-Key`, or nil for a new key.
     public static func idempotentResponse(_ db: Database, key: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT response FROM idempotency_keys WHERE key = ?", arguments: [key])
+        try String.fetchOne(
+            db.cachedStatement(sql: "SELECT response FROM idempotency_keys WHERE key = ?"), arguments: [key])
     }
 
     /// Remembers the answer given for an `Idempotency-Key`.
     public static func storeIdempotentResponse(_ db: Database, key: String, response: String, now: Date) throws {
-        try db.execute(
-            sql: "INSERT INTO idempotency_keys (key, response, created_at) VALUES (?, ?, ?)",
-            arguments: [key, response, now])
+        try db.cachedStatement(sql: "INSERT INTO idempotency_keys (key, response, created_at) VALUES (?, ?, ?)")
+            .execute(arguments: [key, response, now])
     }
 
     /// Notes that a token was used, at most once a minute per token (to keep writes rare).
     public static func touchToken(_ db: Database, id: Int64, now: Date) throws {
-        try db.execute(
-            sql: "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-            arguments: [Timestamp.format(now), id, Timestamp.format(now.addingTimeInterval(-60))])
+        try db.cachedStatement(
+            sql: "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)"
+        ).execute(arguments: [Timestamp.format(now), id, Timestamp.format(now.addingTimeInterval(-60))])
     }
 }

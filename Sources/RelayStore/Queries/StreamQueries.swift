@@ -7,11 +7,11 @@ public enum StreamQueries {
     /// A new endpoint for `token`, connected now.
     public static func createEndpoint(_ db: Database, token: TokenRecord, now: Date) throws -> EndpointRecord {
         try EndpointRecord.fetchOne(
-            db,
-            sql: """
-                INSERT INTO endpoints (token_id, user, connected, created_at, connected_at) VALUES (?, ?, 1, ?, ?)
-                RETURNING *
-                """, arguments: [token.id, token.user, now, now])!
+            db.cachedStatement(
+                sql: """
+                    INSERT INTO endpoints (token_id, user, connected, created_at, connected_at) VALUES (?, ?, 1, ?, ?)
+                    RETURNING *
+                    """), arguments: [token.id, token.user, now, now])!
     }
 
     /// An endpoint by id.
@@ -22,32 +22,33 @@ public enum StreamQueries {
     /// The most recently dropped endpoint of this token still within retention (token-only reconnect).
     public static func lastDropped(_ db: Database, tokenID: Int64, since cutoff: Date) throws -> EndpointRecord? {
         try EndpointRecord.fetchOne(
-            db,
-            sql: """
-                SELECT * FROM endpoints WHERE token_id = ? AND connected = 0 AND disconnected_at >= ?
-                ORDER BY disconnected_at DESC, id DESC LIMIT 1
-                """, arguments: [tokenID, cutoff])
+            db.cachedStatement(
+                sql: """
+                    SELECT * FROM endpoints WHERE token_id = ? AND connected = 0 AND disconnected_at >= ?
+                    ORDER BY disconnected_at DESC, id DESC LIMIT 1
+                    """), arguments: [tokenID, cutoff])
     }
 
     /// Marks an endpoint connected.
     public static func attach(_ db: Database, endpointID: Int64, now: Date) throws {
-        try db.execute(
-            sql: "UPDATE endpoints SET connected = 1, connected_at = ?, disconnected_at = NULL WHERE id = ?",
-            arguments: [now, endpointID])
+        try db.cachedStatement(
+            sql: "UPDATE endpoints SET connected = 1, connected_at = ?, disconnected_at = NULL WHERE id = ?"
+        ).execute(arguments: [now, endpointID])
     }
 
     /// Marks an endpoint dropped, remembering the last frame written to its socket.
     public static func detach(_ db: Database, endpointID: Int64, sentSeq: Int64, now: Date) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE endpoints SET connected = 0, disconnected_at = ?, sent_seq = max(sent_seq, ?) WHERE id = ?
-                """, arguments: [now, sentSeq, endpointID])
+                """
+        ).execute(arguments: [now, sentSeq, endpointID])
     }
 
     /// Marks every endpoint dropped (at start-up no socket is open).
     public static func detachAll(_ db: Database, now: Date) throws {
-        try db.execute(
-            sql: "UPDATE endpoints SET connected = 0, disconnected_at = ? WHERE connected = 1", arguments: [now])
+        try db.cachedStatement(sql: "UPDATE endpoints SET connected = 0, disconnected_at = ? WHERE connected = 1")
+            .execute(arguments: [now])
     }
 
     /// Stored frames of an endpoint after `seq`, in order.
@@ -55,8 +56,8 @@ public enum StreamQueries {
         -> [StreamFrame]
     {
         try Row.fetchAll(
-            db,
-            sql: "SELECT seq, payload FROM stream_messages WHERE endpoint_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            db.cachedStatement(
+                sql: "SELECT seq, payload FROM stream_messages WHERE endpoint_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
             arguments: [endpointID, seq, limit]
         ).map { StreamFrame(endpointID: endpointID, seq: $0["seq"], payload: $0["payload"]) }
     }
@@ -64,7 +65,8 @@ public enum StreamQueries {
     /// The oldest stored seq of an endpoint (nil when none is stored).
     public static func oldestSeq(_ db: Database, endpointID: Int64) throws -> Int64? {
         try Int64.fetchOne(
-            db, sql: "SELECT min(seq) FROM stream_messages WHERE endpoint_id = ?", arguments: [endpointID])
+            db.cachedStatement(sql: "SELECT min(seq) FROM stream_messages WHERE endpoint_id = ?"),
+            arguments: [endpointID])
     }
 
     /// Adds a subscription (a no-op when it exists).
@@ -72,22 +74,24 @@ public enum StreamQueries {
         _ db: Database, endpointID: Int64, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil,
         now: Date
     ) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT OR IGNORE INTO subscriptions (endpoint_id, kind, topic_id, poid, roid, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [endpointID, kind, topicID, poid, roid, now])
+                """
+        ).execute(arguments: [endpointID, kind, topicID, poid, roid, now])
     }
 
     /// Removes a subscription.
     public static func unsubscribe(
         _ db: Database, endpointID: Int64, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil
     ) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 DELETE FROM subscriptions WHERE endpoint_id = ? AND kind = ? AND ifnull(topic_id, 0) = ifnull(?, 0)
                 AND ifnull(poid, 0) = ifnull(?, 0) AND ifnull(roid, 0) = ifnull(?, 0)
-                """, arguments: [endpointID, kind, topicID, poid, roid])
+                """
+        ).execute(arguments: [endpointID, kind, topicID, poid, roid])
     }
 
     /// Endpoints subscribed to `kind` (for the given topic/project/revision), with their token's project scope.
@@ -99,12 +103,12 @@ public enum StreamQueries {
         conditions.add("s.poid = ?", poid)
         conditions.add("s.roid = ?", roid)
         return try Row.fetchAll(
-            db,
-            sql: """
-                SELECT DISTINCT s.endpoint_id, t.projects FROM subscriptions s
-                JOIN endpoints e ON e.id = s.endpoint_id JOIN tokens t ON t.id = e.token_id
-                WHERE \(conditions.sql)
-                """, arguments: conditions.arguments
+            db.cachedStatement(
+                sql: """
+                    SELECT DISTINCT s.endpoint_id, t.projects FROM subscriptions s
+                    JOIN endpoints e ON e.id = s.endpoint_id JOIN tokens t ON t.id = e.token_id
+                    WHERE \(conditions.sql)
+                    """), arguments: conditions.arguments
         ).map { ($0["endpoint_id"], $0["projects"]) }
     }
 
@@ -118,19 +122,20 @@ public enum StreamQueries {
         guard !endpointIDs.isEmpty else { return [] }
         var frames: [StreamFrame] = []
         frames.reserveCapacity(endpointIDs.count)
+        let time = now.sqlText
         let insert = try db.cachedStatement(
             sql: "INSERT INTO stream_messages (endpoint_id, seq, method, payload, created_at) VALUES (?, ?, ?, ?, ?)")
         for chunk in stride(from: 0, to: endpointIDs.count, by: 500).map({
             Array(endpointIDs[$0..<min($0 + 500, endpointIDs.count)])
         }) {
             let rows = try Row.fetchAll(
-                db,
-                sql:
-                    "UPDATE endpoints SET last_seq = last_seq + 1 WHERE id IN (\(databaseQuestionMarks(count: chunk.count))) RETURNING id, last_seq",
-                arguments: StatementArguments(chunk))
+                db.cachedStatement(
+                    sql:
+                        "UPDATE endpoints SET last_seq = last_seq + 1 WHERE id IN (\(databaseQuestionMarks(count: chunk.count))) RETURNING id, last_seq"
+                ), arguments: StatementArguments(chunk))
             for row in rows {
                 let frame = StreamFrame(endpointID: row["id"], seq: row["last_seq"], payload: payload)
-                try insert.execute(arguments: [frame.endpointID, frame.seq, method, payload, now])
+                try insert.execute(arguments: [frame.endpointID, frame.seq, method, payload, time])
                 frames.append(frame)
             }
         }

@@ -50,7 +50,9 @@ public enum TokenQueries {
     /// stored hash is compared in constant time.
     public static func authenticate(_ db: Database, token: String) throws -> TokenRecord? {
         let hash = Secrets.hash(token: token)
-        guard let record = try TokenRecord.filter(Column("token_hash") == hash).fetchOne(db),
+        guard
+            let record = try TokenRecord.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM tokens WHERE token_hash = ?"), arguments: [hash]),
             Secrets.constantTimeEquals(record.tokenHash, hash), record.revokedAt == nil
         else { return nil }
         return record

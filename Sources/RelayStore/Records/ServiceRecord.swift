@@ -79,3 +79,40 @@ public struct ServiceRecord: SnakeCaseRecord, Sendable, Equatable {
         return url.hasSuffix("/") ? url + "json" : url + "/json"
     }
 }
+
+extension ServiceRecord {
+    /// Decodes a row by column name (faster than the Codable path: the worker reads services on every claim).
+    public init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        identifier = try row.decode(forColumn: "identifier")
+        name = try row.decode(forColumn: "name")
+        url = try row.decode(forColumn: "url")
+        triggers = try row.decode(forColumn: "triggers")
+        description = try row.decode(forColumn: "description")
+        providerName = try row.decode(forColumn: "provider_name")
+        companyUrl = try row.decode(forColumn: "company_url")
+        tokenUrl = try row.decode(forColumn: "token_url")
+        newProfileUrl = try row.decode(forColumn: "new_profile_url")
+        registerUrl = try row.decode(forColumn: "register_url")
+        authorizeUrl = try row.decode(forColumn: "authorize_url")
+        readRevision = try row.decode(forColumn: "read_revision")
+        readExtendedData = try row.decode(forColumn: "read_extended_data")
+        writeRevision = try row.decode(forColumn: "write_revision")
+        writeExtendedData = try row.decode(forColumn: "write_extended_data")
+        notificationInterface = try row.decode(forColumn: "notification_interface")
+        userToken = try row.decode(forColumn: "user_token")
+        signingSecret = try row.decode(forColumn: "signing_secret")
+        exactUrl = try row.decode(forColumn: "exact_url")
+        ordered = try row.decode(forColumn: "ordered")
+        maxInFlight = try row.decode(forColumn: "max_in_flight")
+        timeoutMs = try row.decode(forColumn: "timeout_ms")
+        retrySchedule = try row.decode(forColumn: "retry_schedule")
+        enabled = try row.decode(forColumn: "enabled")
+        disabledReason = try row.decode(forColumn: "disabled_reason")
+        disabledAt = try row.decode(forColumn: "disabled_at")
+        lastSuccessAt = try row.decode(forColumn: "last_success_at")
+        failingSince = try row.decode(forColumn: "failing_since")
+        createdAt = try row.decode(forColumn: "created_at")
+        updatedAt = try row.decode(forColumn: "updated_at")
+    }
+}

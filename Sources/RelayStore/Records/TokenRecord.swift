@@ -37,3 +37,22 @@ public struct TokenRecord: SnakeCaseRecord, Sendable, Equatable {
         return scope.contains(poid)
     }
 }
+
+extension TokenRecord {
+    /// Decodes a row by column name (faster than the Codable path: tokens are read on every request).
+    public init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        user = try row.decode(forColumn: "user")
+        let roleName: String = try row.decode(forColumn: "role")
+        guard let role = TokenRole(rawValue: roleName) else {
+            throw RelayError.database("tokens.role holds an unknown role '\(roleName)'")
+        }
+        self.role = role
+        projects = try row.decode(forColumn: "projects")
+        tokenHash = try row.decode(forColumn: "token_hash")
+        prefix = try row.decode(forColumn: "prefix")
+        createdAt = try row.decode(forColumn: "created_at")
+        lastUsedAt = try row.decode(forColumn: "last_used_at")
+        revokedAt = try row.decode(forColumn: "revoked_at")
+    }
+}
