@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import GRDB
 import Logging
@@ -12,6 +13,10 @@ import Synchronization
 /// submitter after the commit. Under load one fsync covers many requests, so throughput grows
 /// with concurrency; with a single client a job is written at once (no batching window).
 /// Nothing is answered before the transaction holding it has committed.
+///
+/// The loop runs on a thread of its own: the writer is the relay's one serial resource, and as a
+/// task it would wait behind every HTTP and WebSocket task for its turn on Swift's cooperative
+/// pool (two threads here) after each commit.
 public final class WriteQueue: Service, Sendable {
     /// The most jobs one transaction takes.
     public static let maximumBatch = 512
@@ -28,13 +33,15 @@ public final class WriteQueue: Service, Sendable {
     private struct State {
         var jobs: [Job] = []
         var accepting = true
+        /// The writer thread waits on ``WriteQueue/jobsArrived`` (signal it once).
+        var idle = false
     }
 
     private let database: RelayDatabase
     private let logger: Logger
     private let metrics: RelayMetrics
     private let state = Mutex(State())
-    private let wakeup = Wakeup()
+    private let jobsArrived = DispatchSemaphore(value: 0)
     private let totals = Mutex(Statistics())
 
     /// Counts of what the queue has written, for metrics and tests.
@@ -77,48 +84,75 @@ public final class WriteQueue: Service, Sendable {
                     }
                 },
                 fail: { error in continuation.resume(throwing: error) }, ingest: ingest)
-            let accepted = state.withLock { state -> Bool in
-                guard state.accepting else { return false }
+            let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
+                guard state.accepting else { return (false, false) }
                 state.jobs.append(job)
-                return true
+                defer { state.idle = false }
+                return (true, state.idle)
             }
-            if accepted {
-                wakeup.signal()
-            } else {
-                continuation.resume(throwing: RelayError.database("the relay is shutting down"))
-            }
+            if wake { jobsArrived.signal() }
+            if !accepted { continuation.resume(throwing: RelayError.database("the relay is shutting down")) }
         }
     }
 
-    /// Writes batches until graceful shutdown, then finishes the jobs already submitted.
+    /// Writes batches until graceful shutdown (or cancellation), then finishes the jobs already submitted.
     public func run() async throws {
         await withGracefulShutdownHandler {
-            while true {
-                await wakeup.wait()
-                while let batch = takeBatch() {
-                    await write(batch)
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+                    let thread = Thread {
+                        self.writeUntilStopped()
+                        finished.resume()
+                    }
+                    thread.name = "bimrelay-writer"
+                    thread.start()
                 }
-                if state.withLock({ !$0.accepting && $0.jobs.isEmpty }) { break }
+            } onCancel: {
+                self.stopAccepting()
             }
         } onGracefulShutdown: {
-            self.state.withLock { $0.accepting = false }
-            self.wakeup.signal()
+            self.stopAccepting()
         }
     }
 
-    private func takeBatch() -> [Job]? {
-        state.withLock { state in
-            guard !state.jobs.isEmpty else { return nil }
-            let count = min(state.jobs.count, Self.maximumBatch)
-            let batch = Array(state.jobs.prefix(count))
-            state.jobs.removeFirst(count)
-            return batch
+    /// Refuses new jobs; the writer thread ends once the submitted ones are written.
+    private func stopAccepting() {
+        let wake = state.withLock { state -> Bool in
+            state.accepting = false
+            defer { state.idle = false }
+            return state.idle
+        }
+        if wake { jobsArrived.signal() }
+    }
+
+    /// The writer thread: batch after batch while jobs wait, sleeping when none do.
+    private func writeUntilStopped() {
+        while true {
+            enum Next {
+                case write([Job])
+                case sleep, stop
+            }
+            let next = state.withLock { state -> Next in
+                if !state.jobs.isEmpty {
+                    let count = min(state.jobs.count, Self.maximumBatch)
+                    defer { state.jobs.removeFirst(count) }
+                    return .write(Array(state.jobs.prefix(count)))
+                }
+                guard state.accepting else { return .stop }
+                state.idle = true
+                return .sleep
+            }
+            switch next {
+            case .write(let batch): write(batch)
+            case .sleep: jobsArrived.wait()
+            case .stop: return
+            }
         }
     }
 
-    private func write(_ batch: [Job]) async {
+    private func write(_ batch: [Job]) {
         do {
-            let completions = try await database.pool.write { db in batch.map { $0.execute(db) } }
+            let completions = try database.pool.write { db in batch.map { $0.execute(db) } }
             totals.withLock {
                 $0.batches += 1
                 $0.jobs += batch.count

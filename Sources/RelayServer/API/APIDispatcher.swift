@@ -79,13 +79,17 @@ public final class APIDispatcher: Sendable {
         let now = Date()
         do {
             if writes {
+                // One call without a key needs no savepoint of its own: the job's savepoint is the
+                // call's, and a failed call is rolled back by throwing its reply out of the job.
+                let single = !request.isMulti && idempotencyKey == nil
                 let (body, effects) = try await writeQueue.submit(ingest: true) { db in
                     if let idempotencyKey, let first = try IngestQueries.idempotentResponse(db, key: idempotencyKey) {
                         return (first, CallContext?.none)
                     }
                     var context = try self.context(db: db, token: token, now: now)
-                    let reply = self.run(request, db: db, context: &context, savepoints: true)
+                    let (reply, failed) = self.run(request, db: db, context: &context, savepoints: !single)
                     let body = reply.serialized
+                    if single && failed { throw FailedCall(body: body) }
                     if let idempotencyKey {
                         try IngestQueries.storeIdempotentResponse(db, key: idempotencyKey, response: body, now: now)
                     }
@@ -100,9 +104,11 @@ public final class APIDispatcher: Sendable {
             }
             let body = try await database.pool.read { db in
                 var context = try self.context(db: db, token: token, now: now)
-                return self.run(request, db: db, context: &context, savepoints: false).serialized
+                return self.run(request, db: db, context: &context, savepoints: false).reply.serialized
             }
             return Answer(status: 200, body: body)
+        } catch let failed as FailedCall {
+            return Answer(status: 200, body: failed.body)
         } catch {
             logger.error("request failed in the database", metadata: ["error": "\(error)"])
             let failure = APIException.server("The relay could not store the request; nothing was accepted")
@@ -115,8 +121,17 @@ public final class APIDispatcher: Sendable {
         return CallContext(now: now, credential: credential, configuration: configuration)
     }
 
+    /// The reply of a single call that failed, thrown out of its write job so that the job's
+    /// savepoint rolls back whatever the call wrote before it failed.
+    private struct FailedCall: Error {
+        let body: String
+    }
+
     /// Runs every call and builds the reply; an invalid envelope token fails every call.
-    private func run(_ request: APIRequest, db: Database, context: inout CallContext, savepoints: Bool) -> JSONValue {
+    /// - Returns: the reply, and whether any call failed.
+    private func run(
+        _ request: APIRequest, db: Database, context: inout CallContext, savepoints: Bool
+    ) -> (reply: JSONValue, failed: Bool) {
         let tokenRefused = request.token != nil && context.credential == nil
         var outcomes: [Result<JSONValue, APIException>] = []
         for call in request.calls {
@@ -126,8 +141,10 @@ public final class APIDispatcher: Sendable {
             }
             outcomes.append(call.flatMap { call in perform(call, db: db, context: &context, savepoint: savepoints) })
         }
-        return request.isMulti
+        let reply =
+            request.isMulti
             ? APIResponse.multi(id: request.id, outcomes) : APIResponse.single(id: request.id, outcomes[0])
+        return (reply, outcomes.contains { if case .failure = $0 { true } else { false } })
     }
 
     private func perform(

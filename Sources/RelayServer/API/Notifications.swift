@@ -30,6 +30,7 @@ enum Notifications {
     ) throws {
         let targets = visible(
             try StreamQueries.subscribers(db, kind: kind, topicID: topicID, poid: poid, roid: roid), about: about)
+        guard !targets.isEmpty else { return }
         context.frames += try StreamQueries.publish(
             db, to: targets, method: method, payload: payload(method, parameters), now: context.now)
     }

@@ -76,6 +76,7 @@ struct RemoteServiceHandler: InterfaceHandler {
                 endpoints += try StreamQueries.subscribers(db, kind: "new_revision_on_project", poid: poid)
             }
             let targets = Notifications.visible(endpoints, about: event.poid)
+            guard !targets.isEmpty else { return }
             context.frames += try StreamQueries.publish(
                 db, to: targets, method: "newRevision", payload: Notifications.payload("newRevision", parameters),
                 now: context.now)

@@ -14,6 +14,18 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.") var json = false
     @Option(help: "Concurrent ingest clients.") var clients = 32
     @Option(help: "Events/s offered in the end-to-end scenario.") var rate = 1000
+    @Option(
+        name: .customLong("only"),
+        help:
+            "Run only these scenarios (repeatable; --json then prints their keys only): backlog, delivery, ingest, e2e, replay, fanout."
+    )
+    var only: [Scenario] = []
+
+    enum Scenario: String, ExpressibleByArgument, CaseIterable {
+        case backlog, delivery, ingest, e2e, replay, fanout
+    }
+
+    private func runs(_ scenario: Scenario) -> Bool { only.isEmpty || only.contains(scenario) }
 
     func run() async throws {
         BenchScenarios.raiseFileLimit()
@@ -24,50 +36,61 @@ struct BenchCommand: AsyncParsableCommand {
         let scenarios = BenchScenarios(folder: folder, quick: quick)
         func step(_ name: String) { FileHandle.standardError.write(Data("bench: \(name)…\n".utf8)) }
 
-        step("backlog with many pending deliveries")
-        let (largeBacklog, smallBacklog, measured) = quick ? (100_000, 10_000, 3_000) : (1_000_000, 10_000, 10_000)
-        let large = try await scenarios.drain(backlog: largeBacklog, measured: measured, name: "backlog-large")
-        let rss = BenchScenarios.peakRSSMegabytes()
-        step("backlog with few pending deliveries")
-        let small = try await scenarios.drain(backlog: smallBacklog, measured: measured, name: "backlog-small")
-        step("delivery")
-        let deliveries = quick ? 5_000 : 30_000
-        let delivery = try await scenarios.drain(backlog: deliveries, measured: deliveries, name: "delivery")
-        let rawDelivery = try await scenarios.rawDelivery(total: deliveries)
-        step("ingest")
-        let ingest = try await scenarios.ingest(concurrency: clients)
-        step("end to end at \(rate) events/s")
-        let e2e = try await scenarios.endToEnd(rate: rate)
-        step("replay")
-        let replay = try await scenarios.replay(frames: 10_000)
-        step("fan-out")
-        let fanoutClients = quick ? 1_000 : 10_000
-        let fanout = try await scenarios.fanout(clients: fanoutClients)
+        var report: [(String, JSONValue)] = []
+        func add(_ key: String, _ value: Double) { report.append((key, .double(Self.round(value)))) }
+        func add(_ key: String, count: Int) { report.append((key, .int(Int64(count)))) }
 
-        let ingestRaw = min(ingest.httpCeiling, ingest.sqliteBatched)
-        let report: [(String, JSONValue)] = [
-            ("ingest_per_s", .double(ingest.relay.rounded())),
-            ("ingest_raw_per_s", .double(ingestRaw.rounded())),
-            ("ingest_ratio", .double(Self.round(ingest.relay / ingestRaw))),
-            ("ingest_http_ceiling_per_s", .double(ingest.httpCeiling.rounded())),
-            ("ingest_sqlite_batched_per_s", .double(ingest.sqliteBatched.rounded())),
-            ("ingest_fsync_per_request_per_s", .double(ingest.sqlitePerRequestFsync.rounded())),
-            ("delivery_per_s", .double(delivery.rounded())),
-            ("delivery_raw_per_s", .double(rawDelivery.rounded())),
-            ("delivery_ratio", .double(Self.round(delivery / rawDelivery))),
-            ("e2e_p50_ms", .double(Self.round(e2e.p50))),
-            ("e2e_p99_ms", .double(Self.round(e2e.p99))),
-            ("e2e_rate_per_s", .int(Int64(rate))),
-            ("backlog_ratio", .double(Self.round(large / small))),
-            ("backlog_large_per_s", .double(large.rounded())),
-            ("backlog_small_per_s", .double(small.rounded())),
-            ("fanout_10k_ms", .double(Self.round(fanout))),
-            ("fanout_clients", .int(Int64(fanoutClients))),
-            ("replay_10k_ms", .double(Self.round(replay))),
-            ("rss_mb", .double(Self.round(rss))),
-            ("backlog_rows_for_rss", .int(Int64(largeBacklog))),
-            ("quick", .bool(quick)),
-        ]
+        let (largeBacklog, smallBacklog, measured) = quick ? (100_000, 10_000, 3_000) : (1_000_000, 10_000, 10_000)
+        if runs(.backlog) {
+            step("backlog with \(largeBacklog) pending deliveries")
+            let large = try await scenarios.drain(backlog: largeBacklog, measured: measured, name: "backlog-large")
+            let rss = BenchScenarios.peakRSSMegabytes()
+            step("backlog with \(smallBacklog) pending deliveries")
+            let small = try await scenarios.drain(backlog: smallBacklog, measured: measured, name: "backlog-small")
+            add("backlog_ratio", large / small)
+            add("backlog_large_per_s", large.rounded())
+            add("backlog_small_per_s", small.rounded())
+            add("rss_mb", rss)
+            add("backlog_rows_for_rss", count: largeBacklog)
+        }
+        if runs(.ingest) {
+            step("ingest")
+            let ingest = try await scenarios.ingest(concurrency: clients)
+            let ingestRaw = min(ingest.httpCeiling, ingest.sqliteBatched)
+            add("ingest_per_s", ingest.relay.rounded())
+            add("ingest_raw_per_s", ingestRaw.rounded())
+            add("ingest_ratio", ingest.relay / ingestRaw)
+            add("ingest_http_ceiling_per_s", ingest.httpCeiling.rounded())
+            add("ingest_sqlite_batched_per_s", ingest.sqliteBatched.rounded())
+            add("ingest_fsync_per_request_per_s", ingest.sqlitePerRequestFsync.rounded())
+        }
+        if runs(.delivery) {
+            step("delivery")
+            let deliveries = quick ? 5_000 : 30_000
+            let delivery = try await scenarios.drain(backlog: deliveries, measured: deliveries, name: "delivery")
+            let rawDelivery = try await scenarios.rawDelivery(total: deliveries)
+            add("delivery_per_s", delivery.rounded())
+            add("delivery_raw_per_s", rawDelivery.rounded())
+            add("delivery_ratio", delivery / rawDelivery)
+        }
+        if runs(.e2e) {
+            step("end to end at \(rate) events/s")
+            let e2e = try await scenarios.endToEnd(rate: rate)
+            add("e2e_p50_ms", e2e.p50)
+            add("e2e_p99_ms", e2e.p99)
+            add("e2e_rate_per_s", count: rate)
+        }
+        if runs(.replay) {
+            step("replay")
+            add("replay_10k_ms", try await scenarios.replay(frames: 10_000))
+        }
+        if runs(.fanout) {
+            step("fan-out")
+            let fanoutClients = quick ? 1_000 : 10_000
+            add("fanout_10k_ms", try await scenarios.fanout(clients: fanoutClients))
+            add("fanout_clients", count: fanoutClients)
+        }
+        report.append(("quick", .bool(quick)))
         if json {
             print(JSONValue.object(report).serialized)
         } else {
