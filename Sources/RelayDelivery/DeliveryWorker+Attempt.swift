@@ -7,7 +7,9 @@ import RelayStore
 
 extension DeliveryWorker {
     /// Sends one attempt and records its outcome.
-    func attempt(_ delivery: ClaimedDelivery, client: HTTPClient) async {
+    /// - Returns: the service's next due delivery, claimed in the same write (nil when none is due,
+    ///   the service is ordered, or the worker is stopping).
+    func attempt(_ delivery: ClaimedDelivery, client: HTTPClient) async -> ClaimedDelivery? {
         let started = Date()
         let clock = ContinuousClock.now
         let request = DeliveryRequest(delivery, now: started)
@@ -24,16 +26,26 @@ extension DeliveryWorker {
             responseBody: body.isEmpty ? nil : String(decoding: body.prefix(Self.storedResponseBytes), as: UTF8.self),
             next: next, disableReason: outcome.isGone ? "the service answered 410 Gone" : nil)
         let disableAfter = settings.disableAfter
+        let leaseMargin = settings.leaseMargin
+        // An ordered service has one delivery in flight, in event order: the claiming loop takes it.
+        let continues = !delivery.service.ordered && !isStopping
         do {
-            let disabled = try await writeQueue.submit { db in
-                try DeliveryQueries.record(db, result, now: now, disableAfter: disableAfter)
+            let (disabled, following) = try await writeQueue.submit { db in
+                let disabled = try DeliveryQueries.record(db, result, now: now, disableAfter: disableAfter)
+                guard continues else { return (disabled, ClaimedDelivery?.none) }
+                let following = try DeliveryQueries.claim(
+                    db, limit: 1, now: Date(), leaseMargin: leaseMargin, only: delivery.service
+                ).first
+                return (disabled, following)
             }
             log(delivery, outcome: outcome, next: next, disabled: disabled)
             metrics.attempt(next.metricsOutcome, duration: duration)
+            return following
         } catch {
             // The lease will expire and the delivery is tried again: at least once, never lost.
             logger.error(
                 "could not record an attempt", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
+            return nil
         }
     }
 

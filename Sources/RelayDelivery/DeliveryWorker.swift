@@ -8,7 +8,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// Delivers the outbox: claims due deliveries, POSTs them through one pooled HTTP client, and
-/// records every outcome with its attempt row in one write.
+/// records every outcome with its attempt row in one write. That write also claims the service's
+/// next due delivery for the same slot, so a busy service costs one write per delivery and the
+/// claiming loop runs only to start slots.
 ///
 /// It sleeps until an ingest commit wakes it, the next retry is due, or a lease expires; it also
 /// looks at the database at least once a second (a cheap read) so that changes made with the CLI
@@ -68,6 +70,9 @@ public final class DeliveryWorker: Service, Sendable {
     /// Whether the worker is claiming deliveries (for `/health`): from its start until shutdown.
     public var isRunning: Bool { running.load(ordering: .relaxed) }
 
+    /// Whether graceful shutdown has begun (slots finish their attempt and take no next one).
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
     /// Deliveries being attempted right now.
     public var deliveriesInFlight: Int { inFlight.load(ordering: .relaxed) }
 
@@ -94,7 +99,12 @@ public final class DeliveryWorker: Service, Sendable {
                     for delivery in claimed {
                         inFlight.add(1, ordering: .relaxed)
                         group.addTask {
-                            await self.attempt(delivery, client: client)
+                            // A slot keeps going with its service's next due delivery, claimed in
+                            // the same write that records the attempt, until none is due.
+                            var next: ClaimedDelivery? = delivery
+                            while let current = next {
+                                next = await self.attempt(current, client: client)
+                            }
                             self.inFlight.subtract(1, ordering: .relaxed)
                             self.wakeup.signal()
                         }

@@ -155,10 +155,27 @@ public enum DeliveryQueries {
     /// Claims up to `limit` due deliveries, honouring each service's in-flight limit and, for
     /// ordered services, strict event order with one in flight. Sets a lease of the service's
     /// timeout plus `leaseMargin`, and counts the attempt.
-    public static func claim(_ db: Database, limit: Int, now: Date, leaseMargin: Duration) throws -> [ClaimedDelivery] {
+    /// - Parameter only: claim only for this service (a worker slot that just finished one of its
+    ///   deliveries takes the next in the same write). The record is reused while the row's
+    ///   `updated_at` is unchanged (every service change sets it) and the service is enabled.
+    public static func claim(
+        _ db: Database, limit: Int, now: Date, leaseMargin: Duration, only: ServiceRecord? = nil
+    ) throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
-        let services = try ServiceRecord.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM services WHERE enabled = 1 ORDER BY id"))
+        let services: [ServiceRecord]
+        if let only, let id = only.id {
+            let current = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT enabled, updated_at FROM services WHERE id = ?"), arguments: [id])
+            guard let current, current["enabled"] as Bool else { return [] }
+            services =
+                current["updated_at"] as String == only.updatedAt.sqlText
+                ? [only]
+                : try ServiceRecord.fetchAll(
+                    db.cachedStatement(sql: "SELECT * FROM services WHERE id = ?"), arguments: [id])
+        } else {
+            services = try ServiceRecord.fetchAll(
+                db.cachedStatement(sql: "SELECT * FROM services WHERE enabled = 1 ORDER BY id"))
+        }
         let busy = try Dictionary(
             Row.fetchAll(
                 // The partial index holds only in-flight rows; without INDEXED BY, SQLite scans
@@ -171,10 +188,21 @@ public enum DeliveryQueries {
             )
             .map { ($0["service_id"] as Int64, $0["n"] as Int) },
             uniquingKeysWith: +)
-        var chosen: [(id: Int64, service: ServiceRecord)] = []
-        for service in services where chosen.count < limit {
+        // Each service's leases in one UPDATE … RETURNING (no id list built and bound in between).
+        let lease = """
+            UPDATE deliveries SET state = 'in_flight', attempt_count = attempt_count + 1, updated_at = ?,
+                lease_expires_at = ?
+            """
+        let returning = "RETURNING id, event_id, webhook_id, attempt_count"
+        var taken: [(row: Row, service: ServiceRecord)] = []
+        for service in services where taken.count < limit {
             guard let serviceID = service.id else { continue }
             let inFlight = busy[serviceID] ?? 0
+            // The lease covers the service's own timeout.
+            let expires = now.addingTimeInterval(
+                Double(service.timeoutMs) / 1000 + DurationText.seconds(leaseMargin)
+            ).sqlText
+            let rows: [Row]
             if service.ordered {
                 // Strict order: only the oldest open delivery, and only when nothing is in flight.
                 guard inFlight == 0,
@@ -186,53 +214,37 @@ public enum DeliveryQueries {
                                 """), arguments: [serviceID]),
                     oldest["state"] as String == "pending", (oldest["next_attempt_at"] as Date) <= now
                 else { continue }
-                chosen.append((oldest["id"], service))
-                continue
+                rows = try Row.fetchAll(
+                    db.cachedStatement(sql: "\(lease) WHERE id = ? AND state = 'pending' \(returning)"),
+                    arguments: [now.sqlText, expires, oldest["id"] as Int64])
+            } else {
+                let capacity = min(service.maxInFlight - inFlight, limit - taken.count)
+                guard capacity > 0 else { continue }
+                // The subquery uses deliveries_due (service_id, next_attempt_at, id) WHERE state = 'pending'.
+                rows = try Row.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            \(lease) WHERE id IN (
+                                SELECT id FROM deliveries
+                                WHERE service_id = ? AND state = 'pending' AND next_attempt_at <= ?
+                                ORDER BY next_attempt_at, id LIMIT ?)
+                            \(returning)
+                            """), arguments: [now.sqlText, expires, serviceID, now.sqlText, capacity])
             }
-            let capacity = min(service.maxInFlight - inFlight, limit - chosen.count)
-            guard capacity > 0 else { continue }
-            // Uses deliveries_due (service_id, next_attempt_at, id) WHERE state = 'pending'.
-            let ids = try Int64.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT id FROM deliveries
-                        WHERE service_id = ? AND state = 'pending' AND next_attempt_at <= ?
-                        ORDER BY next_attempt_at, id LIMIT ?
-                        """), arguments: [serviceID, now.sqlText, capacity])
-            chosen += ids.map { ($0, service) }
+            taken += rows.map { ($0, service) }
         }
-        guard !chosen.isEmpty else { return [] }
+        guard !taken.isEmpty else { return [] }
 
-        let servicesByID = Dictionary(
-            chosen.map { ($0.service.id!, $0.service) }, uniquingKeysWith: { first, _ in first })
-        var claimed: [ClaimedDelivery] = []
-        let ids = chosen.map(\.id)
-        let placeholders = databaseQuestionMarks(count: ids.count)
-        // One UPDATE … RETURNING sets every lease; the lease covers the service's own timeout.
-        let rows = try Row.fetchAll(
-            db.cachedStatement(
-                sql: """
-                    UPDATE deliveries
-                    SET state = 'in_flight', attempt_count = attempt_count + 1, updated_at = ?,
-                        lease_expires_at = (SELECT strftime('%Y-%m-%d %H:%M:%f', ?, '+' || ((s.timeout_ms + ?) / 1000.0) || ' seconds')
-                                            FROM services s WHERE s.id = deliveries.service_id)
-                    WHERE id IN (\(placeholders)) AND state = 'pending'
-                    RETURNING id, event_id, service_id, webhook_id, attempt_count
-                    """),
-            arguments: StatementArguments(
-                [now.sqlText, now.sqlText, DurationText.milliseconds(leaseMargin)] as [any DatabaseValueConvertible])
-                + StatementArguments(ids))
-        let eventIDs = Array(Set(rows.map { $0["event_id"] as Int64 }))
+        let eventIDs = Set(taken.map { $0.row["event_id"] as Int64 })
         let events = try Dictionary(
             uniqueKeysWithValues: EventRecord.fetchAll(
-                db.cachedStatement(
-                    sql: "SELECT * FROM events WHERE id IN (\(databaseQuestionMarks(count: eventIDs.count)))"),
-                arguments: StatementArguments(eventIDs)
+                db.cachedStatement(sql: "SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))"),
+                arguments: ["[" + eventIDs.map(String.init).joined(separator: ",") + "]"]
             ).map { ($0.id, $0) })
         var firstProfile: [Int64: String?] = [:]
-        for row in rows {
-            let serviceID: Int64 = row["service_id"]
-            guard let service = servicesByID[serviceID], let event = events[row["event_id"]] else { continue }
+        var claimed: [ClaimedDelivery] = []
+        for (row, service) in taken {
+            guard let serviceID = service.id, let event = events[row["event_id"]] else { continue }
             var profile = event.profileIdentifier
             if event.serviceIdentifier != service.identifier {
                 if firstProfile[serviceID] == nil {
