@@ -72,12 +72,7 @@ public final class WriteQueue: Service, Sendable {
             let job = Job(
                 execute: { db in
                     do {
-                        var result: T?
-                        try db.inSavepoint {
-                            result = try body(db)
-                            return .commit
-                        }
-                        let value = result!
+                        let value = try Self.inSavepoint(db) { try body(db) }
                         return { continuation.resume(returning: value) }
                     } catch {
                         return { continuation.resume(throwing: error) }
@@ -92,6 +87,22 @@ public final class WriteQueue: Service, Sendable {
             }
             if wake { jobsArrived.signal() }
             if !accepted { continuation.resume(throwing: RelayError.database("the relay is shutting down")) }
+        }
+    }
+
+    /// Runs `body` in a savepoint of the batch transaction, rolled back if it throws. The three
+    /// statements are prepared once (GRDB's `inSavepoint` compiles them on every call, which
+    /// costs more than a small job's own statements).
+    private static func inSavepoint<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        try db.cachedStatement(sql: "SAVEPOINT job").execute()
+        do {
+            let value = try body()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
+            return value
+        } catch {
+            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT job").execute()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
+            throw error
         }
     }
 

@@ -176,18 +176,6 @@ public enum DeliveryQueries {
             services = try ServiceRecord.fetchAll(
                 db.cachedStatement(sql: "SELECT * FROM services WHERE enabled = 1 ORDER BY id"))
         }
-        let busy = try Dictionary(
-            Row.fetchAll(
-                // The partial index holds only in-flight rows; without INDEXED BY, SQLite scans
-                // deliveries_by_service, every row of the backlog, on every claim.
-                db.cachedStatement(
-                    sql: """
-                        SELECT service_id, count(*) AS n FROM deliveries INDEXED BY deliveries_leased
-                        WHERE state = 'in_flight' GROUP BY service_id
-                        """)
-            )
-            .map { ($0["service_id"] as Int64, $0["n"] as Int) },
-            uniquingKeysWith: +)
         // Each service's leases in one UPDATE … RETURNING (no id list built and bound in between).
         let lease = """
             UPDATE deliveries SET state = 'in_flight', attempt_count = attempt_count + 1, updated_at = ?,
@@ -197,7 +185,15 @@ public enum DeliveryQueries {
         var taken: [(row: Row, service: ServiceRecord)] = []
         for service in services where taken.count < limit {
             guard let serviceID = service.id else { continue }
-            let inFlight = busy[serviceID] ?? 0
+            // A covering-index seek over this service's in-flight entries (a handful): counting
+            // every in-flight row of every service instead costs a table read per row.
+            let inFlight =
+                try Int.fetchOne(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT count(*) FROM deliveries INDEXED BY deliveries_by_service
+                            WHERE service_id = ? AND state = 'in_flight'
+                            """), arguments: [serviceID]) ?? 0
             // The lease covers the service's own timeout.
             let expires = now.addingTimeInterval(
                 Double(service.timeoutMs) / 1000 + DurationText.seconds(leaseMargin)
@@ -284,8 +280,14 @@ public enum DeliveryQueries {
         ])
         var disableReason = result.disableReason
         if result.next == .delivered {
-            try db.cachedStatement(sql: "UPDATE services SET last_success_at = ?, failing_since = NULL WHERE id = ?")
-                .execute(arguments: [now.sqlText, result.serviceID])
+            // At most once a second per service: rewriting the service row on every delivery
+            // cost a page write per delivery, for a time an admin reads to the second.
+            try db.cachedStatement(
+                sql: """
+                    UPDATE services SET last_success_at = ?, failing_since = NULL
+                    WHERE id = ? AND (last_success_at IS NULL OR last_success_at <= ? OR failing_since IS NOT NULL)
+                    """
+            ).execute(arguments: [now.sqlText, result.serviceID, now.addingTimeInterval(-1).sqlText])
         } else {
             try db.cachedStatement(sql: "UPDATE services SET failing_since = ifnull(failing_since, ?) WHERE id = ?")
                 .execute(arguments: [now.sqlText, result.serviceID])

@@ -28,6 +28,7 @@ struct BenchCommand: AsyncParsableCommand {
     private func runs(_ scenario: Scenario) -> Bool { only.isEmpty || only.contains(scenario) }
 
     func run() async throws {
+        MallocTuning.apply()
         BenchScenarios.raiseFileLimit()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bimrelay-bench-\(UUID().uuidString)")

@@ -16,6 +16,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: ServeOptions
 
     func run() async throws {
+        MallocTuning.apply()
         let environment = ProcessInfo.processInfo.environment
         let configuration = try options.resolve(environment: environment)
         let level = try options.resolveLogLevel(environment: environment)
