@@ -120,25 +120,22 @@ public enum StreamQueries {
         -> [StreamFrame]
     {
         guard !endpointIDs.isEmpty else { return [] }
-        var frames: [StreamFrame] = []
-        frames.reserveCapacity(endpointIDs.count)
-        let time = now.sqlText
-        let insert = try db.cachedStatement(
-            sql: "INSERT INTO stream_messages (endpoint_id, seq, method, payload, created_at) VALUES (?, ?, ?, ?, ?)")
-        for chunk in stride(from: 0, to: endpointIDs.count, by: 500).map({
-            Array(endpointIDs[$0..<min($0 + 500, endpointIDs.count)])
-        }) {
-            let rows = try Row.fetchAll(
-                db.cachedStatement(
-                    sql:
-                        "UPDATE endpoints SET last_seq = last_seq + 1 WHERE id IN (\(databaseQuestionMarks(count: chunk.count))) RETURNING id, last_seq"
-                ), arguments: StatementArguments(chunk))
-            for row in rows {
-                let frame = StreamFrame(endpointID: row["id"], seq: row["last_seq"], payload: payload)
-                try insert.execute(arguments: [frame.endpointID, frame.seq, method, payload, time])
-                frames.append(frame)
-            }
-        }
+        // Two statements whatever the number of endpoints: the ids go in as one JSON array
+        // (json_each), and SQLite copies each new seq into stream_messages itself.
+        let ids = "[" + endpointIDs.map(String.init).joined(separator: ",") + "]"
+        let frames = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    UPDATE endpoints SET last_seq = last_seq + 1 WHERE id IN (SELECT value FROM json_each(?))
+                    RETURNING id, last_seq
+                    """), arguments: [ids]
+        ).map { StreamFrame(endpointID: $0["id"], seq: $0["last_seq"], payload: payload) }
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO stream_messages (endpoint_id, seq, method, payload, created_at)
+                SELECT id, last_seq, ?, ?, ? FROM endpoints WHERE id IN (SELECT value FROM json_each(?))
+                """
+        ).execute(arguments: [method, payload, now.sqlText, ids])
         return frames
     }
 

@@ -88,7 +88,9 @@ struct BenchCommand: AsyncParsableCommand {
         if runs(.fanout) {
             step("fan-out")
             let fanoutClients = quick ? 1_000 : 10_000
-            add("fanout_10k_ms", try await scenarios.fanout(clients: fanoutClients))
+            let fanout = try await scenarios.fanout(clients: fanoutClients)
+            add("fanout_10k_ms", fanout.received)
+            add("fanout_acknowledged_ms", fanout.acknowledged)
             add("fanout_clients", count: fanoutClients)
         }
         report.append(("quick", .bool(quick)))

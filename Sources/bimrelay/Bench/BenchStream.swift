@@ -123,7 +123,8 @@ extension BenchScenarios {
     }
 
     /// Milliseconds from one progress update until `clients` endpoints (in a child process) all have it.
-    func fanout(clients: Int) async throws -> Double {
+    /// Milliseconds until the update is acknowledged (its frames stored) and until every client has it.
+    func fanout(clients: Int) async throws -> (acknowledged: Double, received: Double) {
         let (relay, producer, client, topic) = try await streamRelay("fanout")
         defer { Task { await relay.stop() } }
         let child = Process()
@@ -156,10 +157,11 @@ extension BenchScenarios {
         guard await iterator.next() == "ready" else { throw RelayError.database("fanout clients did not connect") }
         let started = ContinuousClock.now
         _ = try await Self.call(relay.port, token: producer, "updateProgressTopic", Self.progress(topic: topic, 1))
+        let acknowledged = (ContinuousClock.now - started).seconds * 1000
         guard await iterator.next() == "done" else { throw RelayError.database("fanout clients did not all receive") }
         let elapsed = (ContinuousClock.now - started).seconds * 1000
         child.waitUntilExit()
-        return elapsed
+        return (acknowledged, elapsed)
     }
 
     /// Raises the open-file limit to its hard limit (one socket per WebSocket client).
