@@ -142,6 +142,24 @@ struct IngestTests {
         }
     }
 
+    @Test("a producer token's use is noted in last_used_at, at most once a minute")
+    func tokenUse() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("a")
+            func lastUsed() async throws -> String? {
+                try await relay.database.pool.read { db in
+                    try String.fetchOne(db, sql: "SELECT last_used_at FROM tokens WHERE user = 'test'")
+                }
+            }
+            #expect(try await lastUsed() == nil)
+            _ = try await relay.json(GoldenRequests.newRevision(userToken: producer, poid: "1"))
+            let first = try #require(try await lastUsed())
+            _ = try await relay.json(GoldenRequests.newRevision(userToken: producer, poid: "2"))
+            #expect(try await lastUsed() == first)
+        }
+    }
+
     @Test("300 concurrent ingests are all stored, sharing write transactions")
     func concurrentIngest() async throws {
         try await withTestRelay { relay in

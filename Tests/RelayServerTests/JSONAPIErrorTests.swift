@@ -1,5 +1,6 @@
 import Foundation
 import RelayCore
+import RelayStore
 import RelayTestSupport
 import Testing
 
@@ -137,6 +138,24 @@ struct JSONAPIErrorTests {
             #expect(allowed.body == #"{"response":{"result":{}}}"#)
             let refused = try await relay.json(GoldenRequests.newRevision(userToken: scoped, poid: "999"))
             #expect(refused.body.contains("may not publish events for project 999"))
+            #expect(try await relay.count("events") == 1)
+        }
+    }
+
+    @Test("a token revoked by another process after use is refused at its next request")
+    func revokedAfterUse() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            let first = try await relay.json(GoldenRequests.newRevision(userToken: producer, poid: "1"))
+            #expect(first.body == #"{"response":{"result":{}}}"#)
+            // What `bimrelay token revoke` does: its own connection to the same file.
+            let cli = try RelayDatabase.open(path: relay.databasePath, mode: .existing)
+            _ = try await cli.pool.write { db in
+                try TokenQueries.revoke(
+                    db, idOrPrefix: String(producer.prefix(Secrets.visiblePrefixLength)), now: Date())
+            }
+            let second = try await relay.json(GoldenRequests.newRevision(userToken: producer, poid: "2"))
+            #expect(second.body.contains("InvalidTokenException"))
             #expect(try await relay.count("events") == 1)
         }
     }

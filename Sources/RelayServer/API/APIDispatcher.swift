@@ -26,6 +26,7 @@ public final class APIDispatcher: Sendable {
     private let handlers: [RelayInterface: any InterfaceHandler]
     private let streamHub: StreamHub
     private let metrics: RelayMetrics
+    private let tokens = TokenCache()
 
     /// A dispatcher over `database`, writing through `writeQueue` and waking `deliveryWakeup` after
     /// commits that created due deliveries.
@@ -86,7 +87,7 @@ public final class APIDispatcher: Sendable {
                     if let idempotencyKey, let first = try IngestQueries.idempotentResponse(db, key: idempotencyKey) {
                         return (first, CallContext?.none)
                     }
-                    var context = try self.context(db: db, token: token, now: now)
+                    var context = try self.context(db: db, token: token, now: now, tokens: self.tokens)
                     let (reply, failed) = self.run(request, db: db, context: &context, savepoints: !single)
                     let body = reply.serialized
                     if single && failed { throw FailedCall(body: body) }
@@ -103,7 +104,7 @@ public final class APIDispatcher: Sendable {
                 return Answer(status: 200, body: body)
             }
             let body = try await database.pool.read { db in
-                var context = try self.context(db: db, token: token, now: now)
+                var context = try self.context(db: db, token: token, now: now, tokens: nil)
                 return self.run(request, db: db, context: &context, savepoints: false).reply.serialized
             }
             return Answer(status: 200, body: body)
@@ -116,9 +117,11 @@ public final class APIDispatcher: Sendable {
         }
     }
 
-    private func context(db: Database, token: String?, now: Date) throws -> CallContext {
-        let credential = try token.flatMap { try TokenQueries.authenticate(db, token: $0) }
-        return CallContext(now: now, credential: credential, configuration: configuration)
+    /// - Parameter tokens: the writer's token cache (nil on a read connection).
+    private func context(db: Database, token: String?, now: Date, tokens: TokenCache?) throws -> CallContext {
+        var context = CallContext(now: now, credential: nil, configuration: configuration, tokens: tokens)
+        context.credential = try token.flatMap { try context.authenticate(db, token: $0) }
+        return context
     }
 
     /// The reply of a single call that failed, thrown out of its write job so that the job's

@@ -9,15 +9,30 @@ struct CallContext {
     /// The request's time (one per envelope).
     let now: Date
     /// The token given at the envelope level (top-level `token`, `Authorization: Bearer`, `Token`), if valid.
-    let credential: TokenRecord?
+    var credential: TokenRecord?
     /// The relay's settings.
     let configuration: RelayConfiguration
+    /// Tokens known to the writer connection; nil on a read connection.
+    let tokens: TokenCache?
     /// Set when a call created due deliveries: the worker is woken after the commit.
     var wakeDelivery = false
     /// Frames stored by the calls, pushed to connected endpoints after the commit.
     var frames: [StreamFrame] = []
     /// The methods of the events recorded, counted in metrics after the commit.
     var ingested: [NotificationMethod] = []
+
+    /// The live token matching `token`, from the writer's cache when there is one.
+    func authenticate(_ db: Database, token: String) throws -> TokenRecord? {
+        if let tokens { return try tokens.authenticate(db, token: token) }
+        return try TokenQueries.authenticate(db, token: token)
+    }
+
+    /// Notes that a token was used (at most once a minute).
+    func touch(_ db: Database, token: TokenRecord) throws {
+        guard let id = token.id else { return }
+        if let tokens { return try tokens.touch(db, id: id, now: now) }
+        try IngestQueries.touchToken(db, id: id, now: now)
+    }
 
     /// The envelope credential, or `InvalidTokenException` when there is none.
     func requireCredential() throws(APIException) -> TokenRecord {

@@ -27,7 +27,7 @@ struct RemoteServiceHandler: InterfaceHandler {
         case "getPrivateProfiles":
             try parameters.requireObject(count: 2)
             let identifier = try parameters.requiredString("serviceIdentifier")
-            guard let token = try parameters.string("token"), try TokenQueries.authenticate(db, token: token) != nil
+            guard let token = try parameters.string("token"), try context.authenticate(db, token: token) != nil
             else {
                 throw APIException.invalidToken()
             }
@@ -55,7 +55,7 @@ struct RemoteServiceHandler: InterfaceHandler {
         guard producer.canSee(project: poid) else {
             throw APIException.user("This token may not publish events for project \(poid.map(String.init) ?? "null")")
         }
-        try IngestQueries.touchToken(db, id: producer.id ?? 0, now: context.now)
+        try context.touch(db, token: producer)
         let recorded = try IngestQueries.record(
             db, event, producerTokenID: producer.id, fanOutIdentifier: configuration.fanOutIdentifier,
             now: context.now)
@@ -95,7 +95,7 @@ struct RemoteServiceHandler: InterfaceHandler {
     private func authenticateProducer(_ userToken: String?, db: Database, context: CallContext) throws -> TokenRecord {
         let token: TokenRecord
         if let userToken, !userToken.isEmpty {
-            guard let found = try TokenQueries.authenticate(db, token: userToken) else {
+            guard let found = try context.authenticate(db, token: userToken) else {
                 throw APIException.invalidToken()
             }
             token = found
