@@ -190,6 +190,7 @@ struct BenchClientsCommand: AsyncParsableCommand {
         let received = Counter()
         let (allReady, readyContinuation) = AsyncStream<Void>.makeStream()
         let (allReceived, receivedContinuation) = AsyncStream<Void>.makeStream()
+        let everyoneReceived = Gate()
         let (port, token, topic, count) = (port, token, topic, count)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<count {
@@ -210,6 +211,9 @@ struct BenchClientsCommand: AsyncParsableCommand {
                                 break
                             }
                         }
+                        // Stay connected until every client has the frame: 10,000 closes (and the
+                        // relay's endpoint bookkeeping for each) are not part of the fan-out.
+                        await everyoneReceived.wait()
                         try await outbound.close(.normalClosure, reason: nil)
                     }
                 }
@@ -220,7 +224,38 @@ struct BenchClientsCommand: AsyncParsableCommand {
             var receivedIterator = allReceived.makeAsyncIterator()
             await receivedIterator.next()
             FileHandle.standardOutput.write(Data("done\n".utf8))
+            everyoneReceived.open()
             try await group.waitForAll()
         }
+    }
+}
+
+/// A gate tasks wait at until it opens once; waiting at an open gate returns at once.
+final class Gate: Sendable {
+    private struct State {
+        var isOpen = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let open = state.withLock { state -> Bool in
+                if state.isOpen { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.isOpen = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }
