@@ -176,7 +176,6 @@ public enum DeliveryQueries {
             services = try ServiceRecord.fetchAll(
                 db.cachedStatement(sql: "SELECT * FROM services WHERE enabled = 1 ORDER BY id"))
         }
-        // Each service's leases in one UPDATE … RETURNING (no id list built and bound in between).
         let lease = """
             UPDATE deliveries SET state = 'in_flight', attempt_count = attempt_count + 1, updated_at = ?,
                 lease_expires_at = ?
@@ -216,27 +215,28 @@ public enum DeliveryQueries {
             } else {
                 let capacity = min(service.maxInFlight - inFlight, limit - taken.count)
                 guard capacity > 0 else { continue }
-                // The subquery uses deliveries_due (service_id, next_attempt_at, id) WHERE state = 'pending'.
-                rows = try Row.fetchAll(
+                // Uses deliveries_due (service_id, next_attempt_at, id) WHERE state = 'pending'. The
+                // ids are then leased one point UPDATE each: an IN (subquery) builds a temporary
+                // b-tree per claim, which cost more than the updates.
+                let ids = try Int64.fetchAll(
                     db.cachedStatement(
                         sql: """
-                            \(lease) WHERE id IN (
-                                SELECT id FROM deliveries
-                                WHERE service_id = ? AND state = 'pending' AND next_attempt_at <= ?
-                                ORDER BY next_attempt_at, id LIMIT ?)
-                            \(returning)
-                            """), arguments: [now.sqlText, expires, serviceID, now.sqlText, capacity])
+                            SELECT id FROM deliveries
+                            WHERE service_id = ? AND state = 'pending' AND next_attempt_at <= ?
+                            ORDER BY next_attempt_at, id LIMIT ?
+                            """), arguments: [serviceID, now.sqlText, capacity])
+                let update = try db.cachedStatement(sql: "\(lease) WHERE id = ? AND state = 'pending' \(returning)")
+                rows = try ids.flatMap { try Row.fetchAll(update, arguments: [now.sqlText, expires, $0]) }
             }
             taken += rows.map { ($0, service) }
         }
         guard !taken.isEmpty else { return [] }
 
-        let eventIDs = Set(taken.map { $0.row["event_id"] as Int64 })
-        let events = try Dictionary(
-            uniqueKeysWithValues: EventRecord.fetchAll(
-                db.cachedStatement(sql: "SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))"),
-                arguments: ["[" + eventIDs.map(String.init).joined(separator: ",") + "]"]
-            ).map { ($0.id, $0) })
+        let selectEvent = try db.cachedStatement(sql: "SELECT * FROM events WHERE id = ?")
+        var events: [Int64: EventRecord] = [:]
+        for eventID in Set(taken.map { $0.row["event_id"] as Int64 }) {
+            events[eventID] = try EventRecord.fetchOne(selectEvent, arguments: [eventID])
+        }
         var firstProfile: [Int64: String?] = [:]
         var claimed: [ClaimedDelivery] = []
         for (row, service) in taken {
