@@ -162,13 +162,27 @@ public enum DeliveryQueries {
         _ db: Database, limit: Int, now: Date, leaseMargin: Duration, only: ServiceRecord? = nil
     ) throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
+        // What a claim needs to know of a service besides its record, in one statement: whether
+        // it is enabled, whether the record changed, how many deliveries it has in flight (a
+        // covering-index seek over a handful of entries: counting every in-flight row of every
+        // service costs a table read per row), and its first profile (for fan-out events).
+        let serviceState = try db.cachedStatement(
+            sql: """
+                SELECT s.enabled, s.updated_at,
+                       (SELECT count(*) FROM deliveries INDEXED BY deliveries_by_service
+                        WHERE service_id = s.id AND state = 'in_flight') AS busy,
+                       (SELECT identifier FROM profiles WHERE service_id = s.id ORDER BY id LIMIT 1) AS first_profile
+                FROM services s WHERE s.id = ?
+                """)
         let services: [ServiceRecord]
+        var states: [Int64: Row] = [:]
         if let only, let id = only.id {
-            let current = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT enabled, updated_at FROM services WHERE id = ?"), arguments: [id])
-            guard let current, current["enabled"] as Bool else { return [] }
+            guard let state = try Row.fetchOne(serviceState, arguments: [id]), state["enabled"] as Bool else {
+                return []
+            }
+            states[id] = state
             services =
-                current["updated_at"] as String == only.updatedAt.sqlText
+                state["updated_at"] as String == only.updatedAt.sqlText
                 ? [only]
                 : try ServiceRecord.fetchAll(
                     db.cachedStatement(sql: "SELECT * FROM services WHERE id = ?"), arguments: [id])
@@ -184,15 +198,9 @@ public enum DeliveryQueries {
         var taken: [(row: Row, service: ServiceRecord)] = []
         for service in services where taken.count < limit {
             guard let serviceID = service.id else { continue }
-            // A covering-index seek over this service's in-flight entries (a handful): counting
-            // every in-flight row of every service instead costs a table read per row.
-            let inFlight =
-                try Int.fetchOne(
-                    db.cachedStatement(
-                        sql: """
-                            SELECT count(*) FROM deliveries INDEXED BY deliveries_by_service
-                            WHERE service_id = ? AND state = 'in_flight'
-                            """), arguments: [serviceID]) ?? 0
+            if states[serviceID] == nil { states[serviceID] = try Row.fetchOne(serviceState, arguments: [serviceID]) }
+            guard let state = states[serviceID] else { continue }
+            let inFlight: Int = state["busy"]
             // The lease covers the service's own timeout.
             let expires = now.addingTimeInterval(
                 Double(service.timeoutMs) / 1000 + DurationText.seconds(leaseMargin)
@@ -237,19 +245,12 @@ public enum DeliveryQueries {
         for eventID in Set(taken.map { $0.row["event_id"] as Int64 }) {
             events[eventID] = try EventRecord.fetchOne(selectEvent, arguments: [eventID])
         }
-        var firstProfile: [Int64: String?] = [:]
         var claimed: [ClaimedDelivery] = []
         for (row, service) in taken {
             guard let serviceID = service.id, let event = events[row["event_id"]] else { continue }
             var profile = event.profileIdentifier
             if event.serviceIdentifier != service.identifier {
-                if firstProfile[serviceID] == nil {
-                    firstProfile[serviceID] = try String.fetchOne(
-                        db.cachedStatement(
-                            sql: "SELECT identifier FROM profiles WHERE service_id = ? ORDER BY id LIMIT 1"),
-                        arguments: [serviceID])
-                }
-                profile = firstProfile[serviceID]! ?? event.profileIdentifier
+                profile = (states[serviceID]?["first_profile"] as String?) ?? event.profileIdentifier
             }
             claimed.append(
                 ClaimedDelivery(
