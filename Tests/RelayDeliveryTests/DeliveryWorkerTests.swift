@@ -53,6 +53,28 @@ struct DeliveryWorkerTests {
         await receiver.stop()
     }
 
+    @Test("an event sent to the fan-out identifier reaches a service with the service's first profile")
+    func profiles() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            let service = try await relay.addService("svc", url: receiver.url)
+            try await relay.database.pool.write { db in
+                for identifier in ["strict", "lenient"] {
+                    _ = try ServiceQueries.addProfile(
+                        db,
+                        ProfileRecord(
+                            serviceId: service.id!, identifier: identifier, name: identifier, description: "",
+                            publicProfile: true, createdAt: Date()))
+                }
+            }
+            try await relay.ingestNewRevision(producer: producer, roid: 1)  // to "bimrelay", profile "default"
+            try await poll(until: "first delivered") { receiver.received.count == 1 }
+            #expect(receiver.received[0].body.contains(#""serviceIdentifier":"svc","profileIdentifier":"strict""#))
+        }
+        await receiver.stop()
+    }
+
     @Test("Retry-After on a 503 delays the next attempt beyond the schedule")
     func retryAfter() async throws {
         let receiver = try await TestReceiver.start()
