@@ -46,6 +46,7 @@ let package = Package(
             dependencies: [
                 "RelayCore",
                 "RelayStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

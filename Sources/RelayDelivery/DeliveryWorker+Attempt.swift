@@ -25,22 +25,14 @@ extension DeliveryWorker {
             errorClass: outcome.errorClass, error: outcome.error,
             responseBody: body.isEmpty ? nil : String(decoding: body.prefix(Self.storedResponseBytes), as: UTF8.self),
             next: next, disableReason: outcome.isGone ? "the service answered 410 Gone" : nil)
-        let disableAfter = settings.disableAfter
-        let leaseMargin = settings.leaseMargin
         // An ordered service has one delivery in flight, in event order: the claiming loop takes it.
         let continues = !delivery.service.ordered && !isStopping
         do {
-            let (disabled, following) = try await writeQueue.submit { db in
-                let disabled = try DeliveryQueries.record(db, result, now: now, disableAfter: disableAfter)
-                guard continues else { return (disabled, ClaimedDelivery?.none) }
-                let following = try DeliveryQueries.claim(
-                    db, limit: 1, now: Date(), leaseMargin: leaseMargin, only: delivery.service
-                ).first
-                return (disabled, following)
-            }
-            log(delivery, outcome: outcome, next: next, disabled: disabled)
+            let recorded = try await recorder.record(
+                .init(result: result, now: now, continueWith: continues ? delivery.service : nil))
+            log(delivery, outcome: outcome, next: next, disabled: recorded.disabled)
             metrics.attempt(next.metricsOutcome, duration: duration)
-            return following
+            return recorded.next
         } catch {
             // The lease will expire and the delivery is tried again: at least once, never lost.
             logger.error(

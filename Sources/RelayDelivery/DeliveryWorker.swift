@@ -9,8 +9,8 @@ import Synchronization
 
 /// Delivers the outbox: claims due deliveries, POSTs them through one pooled HTTP client, and
 /// records every outcome with its attempt row in one write. That write also claims the service's
-/// next due delivery for the same slot, so a busy service costs one write per delivery and the
-/// claiming loop runs only to start slots.
+/// next due delivery for the same slot, and attempts finishing together share it
+/// (``AttemptRecorder``), so the claiming loop runs only to start slots.
 ///
 /// It sleeps until an ingest commit wakes it, the next retry is due, or a lease expires; it also
 /// looks at the database at least once a second (a cheap read) so that changes made with the CLI
@@ -50,6 +50,7 @@ public final class DeliveryWorker: Service, Sendable {
     let settings: Settings
     let logger: Logger
     let metrics: RelayMetrics
+    let recorder: AttemptRecorder
     let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
@@ -65,6 +66,8 @@ public final class DeliveryWorker: Service, Sendable {
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
+        recorder = AttemptRecorder(
+            writeQueue: writeQueue, disableAfter: settings.disableAfter, leaseMargin: settings.leaseMargin)
     }
 
     /// Whether the worker is claiming deliveries (for `/health`): from its start until shutdown.
@@ -72,6 +75,9 @@ public final class DeliveryWorker: Service, Sendable {
 
     /// Whether graceful shutdown has begun (slots finish their attempt and take no next one).
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    /// How finished attempts shared their write jobs so far.
+    public var recordStatistics: AttemptRecorder.Statistics { recorder.statistics }
 
     /// Deliveries being attempted right now.
     public var deliveriesInFlight: Int { inFlight.load(ordering: .relaxed) }
@@ -95,7 +101,7 @@ public final class DeliveryWorker: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !stopping.load(ordering: .relaxed) {
-                    let claimed = await claimDue()
+                    let (claimed, blocked) = await claimDue()
                     for delivery in claimed {
                         inFlight.add(1, ordering: .relaxed)
                         group.addTask {
@@ -109,7 +115,10 @@ public final class DeliveryWorker: Service, Sendable {
                             self.wakeup.signal()
                         }
                     }
-                    await wakeup.wait(timeout: await sleepDuration())
+                    // Due deliveries that could not be claimed wait for a slot of their service:
+                    // a slot that ends signals, so look again then (or after the poll interval),
+                    // not at once in an empty claim transaction after another.
+                    await wakeup.wait(timeout: blocked ? settings.pollInterval : await sleepDuration())
                 }
             }
         } onGracefulShutdown: {
@@ -121,21 +130,24 @@ public final class DeliveryWorker: Service, Sendable {
     }
 
     /// Claims as many due deliveries as the global limit allows (a read first, so an idle relay never writes).
-    private func claimDue() async -> [ClaimedDelivery] {
+    /// - Returns: the claimed deliveries, and whether some were due but none could be claimed
+    ///   (their services are at their in-flight limits).
+    private func claimDue() async -> (claimed: [ClaimedDelivery], blocked: Bool) {
         let capacity = settings.maxInFlight - inFlight.load(ordering: .relaxed)
-        guard capacity > 0 else { return [] }
+        guard capacity > 0 else { return ([], false) }
         do {
             let now = Date()
             let next = try await database.pool.read { db in try DeliveryQueries.nextWake(db) }
-            guard let next, next <= now else { return [] }
+            guard let next, next <= now else { return ([], false) }
             let margin = settings.leaseMargin
-            return try await writeQueue.submit { db in
+            let claimed = try await writeQueue.submit { db in
                 try DeliveryQueries.releaseExpiredLeases(db, now: now)
                 return try DeliveryQueries.claim(db, limit: capacity, now: now, leaseMargin: margin)
             }
+            return (claimed, claimed.isEmpty)
         } catch {
             logger.error("could not claim deliveries", metadata: ["error": "\(error)"])
-            return []
+            return ([], false)
         }
     }
 

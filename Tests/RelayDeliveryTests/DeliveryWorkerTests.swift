@@ -75,6 +75,41 @@ struct DeliveryWorkerTests {
         await receiver.stop()
     }
 
+    @Test("attempts that finish together are recorded in shared write jobs, and every delivery arrives once")
+    func sharedRecords() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            _ = try await relay.addService("svc", url: receiver.url, enabled: false) { $0.maxInFlight = 8 }
+            // Named, so a disabled service gets paused deliveries (the fan-out skips disabled services).
+            for roid in 1...64 {
+                try await relay.ingestNewRevision(producer: producer, roid: Int64(roid), serviceIdentifier: "svc")
+            }
+            // Every answer takes 200 ms, so the 8 requests of each round finish together.
+            receiver.script(Array(repeating: .init(status: 200, delay: .milliseconds(200)), count: 64))
+            let before = relay.runtime.writeQueue.statistics
+            _ = try await relay.database.pool.write { db in try ServiceQueries.enable(db, "svc", now: Date()) }
+            try await poll(until: "all delivered", timeout: .seconds(60)) { receiver.received.count >= 64 }
+            try await poll(until: "all recorded") {
+                try await relay.database.pool.read { db in
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+                } == 64
+            }
+            let after = relay.runtime.writeQueue.statistics
+            let records = relay.runtime.worker.recordStatistics
+            #expect(Set(receiver.received.compactMap { $0.header("webhook-id") }).count == 64)
+            #expect(try await relay.count("attempts") == 64)
+            #expect(receiver.maxConcurrent <= 8)
+            #expect(records.attempts == 64)
+            #expect(records.largestJob > 1, "no two attempts ever shared a write job")
+            #expect(records.jobs < 64)
+            // A service at its in-flight limit with more due must not make the claiming loop spin
+            // (it did: an empty claim transaction after another, 1,323 jobs for this test).
+            #expect(after.jobs - before.jobs < 64 + 20, "\(after.jobs - before.jobs) write jobs for 64 attempts")
+        }
+        await receiver.stop()
+    }
+
     @Test("Retry-After on a 503 delays the next attempt beyond the schedule")
     func retryAfter() async throws {
         let receiver = try await TestReceiver.start()
