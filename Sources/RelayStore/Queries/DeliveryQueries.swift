@@ -190,11 +190,15 @@ public enum DeliveryQueries {
             services = try ServiceRecord.fetchAll(
                 db.cachedStatement(sql: "SELECT * FROM services WHERE enabled = 1 ORDER BY id"))
         }
-        let lease = """
-            UPDATE deliveries SET state = 'in_flight', attempt_count = attempt_count + 1, updated_at = ?,
-                lease_expires_at = ?
-            """
-        let returning = "RETURNING id, event_id, webhook_id, attempt_count"
+        // Every lease is one point UPDATE (an IN (subquery) builds a temporary b-tree per claim).
+        let lease = try db.cachedStatement(
+            sql: """
+                UPDATE deliveries SET state = 'in_flight', attempt_count = attempt_count + 1, updated_at = ?,
+                    lease_expires_at = ?
+                WHERE id = ? AND state = 'pending'
+                RETURNING id, event_id, webhook_id, attempt_count
+                """)
+        let time = now.sqlText
         var taken: [(row: Row, service: ServiceRecord)] = []
         for service in services where taken.count < limit {
             guard let serviceID = service.id else { continue }
@@ -217,24 +221,19 @@ public enum DeliveryQueries {
                                 """), arguments: [serviceID]),
                     oldest["state"] as String == "pending", (oldest["next_attempt_at"] as Date) <= now
                 else { continue }
-                rows = try Row.fetchAll(
-                    db.cachedStatement(sql: "\(lease) WHERE id = ? AND state = 'pending' \(returning)"),
-                    arguments: [now.sqlText, expires, oldest["id"] as Int64])
+                rows = try Row.fetchAll(lease, arguments: [time, expires, oldest["id"] as Int64])
             } else {
                 let capacity = min(service.maxInFlight - inFlight, limit - taken.count)
                 guard capacity > 0 else { continue }
-                // Uses deliveries_due (service_id, next_attempt_at, id) WHERE state = 'pending'. The
-                // ids are then leased one point UPDATE each: an IN (subquery) builds a temporary
-                // b-tree per claim, which cost more than the updates.
+                // Uses deliveries_due (service_id, next_attempt_at, id) WHERE state = 'pending'.
                 let ids = try Int64.fetchAll(
                     db.cachedStatement(
                         sql: """
                             SELECT id FROM deliveries
                             WHERE service_id = ? AND state = 'pending' AND next_attempt_at <= ?
                             ORDER BY next_attempt_at, id LIMIT ?
-                            """), arguments: [serviceID, now.sqlText, capacity])
-                let update = try db.cachedStatement(sql: "\(lease) WHERE id = ? AND state = 'pending' \(returning)")
-                rows = try ids.flatMap { try Row.fetchAll(update, arguments: [now.sqlText, expires, $0]) }
+                            """), arguments: [serviceID, time, capacity])
+                rows = try ids.flatMap { try Row.fetchAll(lease, arguments: [time, expires, $0]) }
             }
             taken += rows.map { ($0, service) }
         }
