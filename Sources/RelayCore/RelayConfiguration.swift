@@ -10,8 +10,10 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let defaultHost = "127.0.0.1"
     /// 8080 is BIMserver's own default.
     public static let defaultPort = 8085
-    /// The `serviceIdentifier` meaning "every enabled service subscribed to this trigger".
+    /// The `serviceIdentifier` meaning "every enabled service subscribed to NEW_REVISION".
     public static let defaultFanOutIdentifier = "bimrelay"
+    /// The `serviceIdentifier` meaning "every enabled service subscribed to NEW_EXTENDED_DATA".
+    public static let defaultExtendedDataFanOutIdentifier = "bimrelay-extended-data"
     /// The largest `/json` body accepted.
     public static let defaultMaxBodyBytes = 1 << 20
     /// The largest inbound WebSocket frame accepted.
@@ -59,6 +61,11 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var publicURL: String?
     /// See ``defaultFanOutIdentifier``.
     public var fanOutIdentifier = defaultFanOutIdentifier
+    /// See ``defaultExtendedDataFanOutIdentifier``.
+    public var extendedDataFanOutIdentifier = defaultExtendedDataFanOutIdentifier
+    /// Whether the fan-out descriptors ask BIMserver for read rights on the revision (BIMserver mints
+    /// the callback `token` from them; without them subscribers cannot download what they are told about).
+    public var fanOutReadRevision = true
     /// See ``defaultMaxBodyBytes``.
     public var maxBodyBytes = defaultMaxBodyBytes
     /// See ``defaultMaxFrameBytes``.
@@ -101,4 +108,21 @@ public struct RelayConfiguration: Sendable, Equatable {
 
     /// The defaults.
     public init() {}
+
+    /// The trigger whose subscribers get a call addressed to `identifier`, or nil when `identifier`
+    /// names one registered service. Through the extended-data identifier both calls BIMserver sends
+    /// for new extended data (`newExtendedDataOnRevision` and its companion `newRevision`) go to
+    /// NEW_EXTENDED_DATA subscribers only.
+    public func fanOutTrigger(identifier: String, method: NotificationMethod) -> Trigger? {
+        switch identifier {
+        case extendedDataFanOutIdentifier: .newExtendedData
+        case fanOutIdentifier: method.trigger
+        default: nil
+        }
+    }
+
+    /// The trigger a fan-out identifier stands for (its descriptor's trigger), nil for other identifiers.
+    public func fanOutTrigger(identifier: String) -> Trigger? {
+        fanOutTrigger(identifier: identifier, method: .newRevision)
+    }
 }

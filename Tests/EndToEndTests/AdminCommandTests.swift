@@ -116,6 +116,8 @@ struct AdminCommandTests {
                 "NEW_REVISION",
             ],
             ["service", "add", "--identifier", "x", "--name", "X", "--url", "http://h", "--trigger", "NEW_SOMETHING"],
+            ["service", "add", "--identifier", "x", "--name", "X", "--url", "http://h", "--trigger", "NEW_PROJECT"],
+            ["service", "update", "taken", "--trigger", "NEW_REVISION,NEW_PROJECT"],
             [
                 "service", "add", "--identifier", "taken", "--name", "X", "--url", "http://h", "--trigger",
                 "NEW_REVISION",
@@ -131,6 +133,10 @@ struct AdminCommandTests {
             [
                 "service", "add", "--identifier", "bimrelay", "--name", "X", "--url", "http://h", "--trigger",
                 "NEW_REVISION",
+            ],
+            [
+                "service", "add", "--identifier", "bimrelay-extended-data", "--name", "X", "--url", "http://h",
+                "--trigger", "NEW_EXTENDED_DATA",
             ],
             ["service", "update", "nope", "--name", "Y"],
             ["service", "update", "taken", "--url", "mailto:a@b"],

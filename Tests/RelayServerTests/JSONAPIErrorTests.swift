@@ -41,8 +41,9 @@ struct JSONAPIErrorTests {
             name: "no method", body: { _, _ in #"{"request":{"interface":"RemoteServiceInterface"}}"# }, status: 200,
             type: "UserException", message: #"No "method" parameter found in request"#),
         Case(
-            name: "an unknown interface", body: { _, _ in #"{"request":{"interface":"AdminInterface","method":"x"}}"# },
-            status: 200, type: "UserException", message: "No service found with name AdminInterface"),
+            name: "an unknown interface",
+            body: { _, _ in #"{"request":{"interface":"PluginInterface","method":"x"}}"# },
+            status: 200, type: "UserException", message: "No service found with name PluginInterface"),
         Case(
             name: "an unknown method",
             body: { _, _ in #"{"request":{"interface":"RemoteServiceInterface","method":"reboot"}}"# },

@@ -100,14 +100,15 @@ struct JSONAPITests {
                 }
                 let clash = try #require(try await describe("clash")["response"]?["result"])
                 let keys = try #require(clash.objectPairs).map(\.0)
+                // BIMserver's wire order: __type, then the fields sorted by name.
                 #expect(
                     keys == [
-                        "__type", "name", "url", "token", "identifier", "notificationProtocol", "description",
-                        "trigger",
-                        "readRevision", "readExtendedData", "writeRevision", "writeExtendedData", "providerName",
-                        "companyUrl",
-                        "tokenUrl", "newProfileUrl", "registerUrl", "authorizeUrl",
+                        "__type", "authorizeUrl", "companyUrl", "description", "identifier", "name", "newProfileUrl",
+                        "notificationProtocol", "providerName", "readExtendedData", "readRevision", "registerUrl",
+                        "token", "tokenUrl", "trigger", "url", "writeExtendedData", "writeRevision",
                     ])
+                // Absent settings are null, never "" (BIMvie.ws would look up a schema named "").
+                #expect(clash["readExtendedData"] == .null && clash["companyUrl"] == .null)
                 #expect(clash["url"] == "https://relay.example.org")
                 #expect(clash["trigger"] == "NEW_EXTENDED_DATA" && clash["readRevision"] == true)
                 #expect(clash["notificationProtocol"] == "JSON" && clash["providerName"] == "ACME")

@@ -2,6 +2,9 @@
 public enum RelayInterface: String, Sendable, CaseIterable {
     case remoteService = "RemoteServiceInterface"
     case notificationRegistry = "NotificationRegistryInterface"
+    case admin = "AdminInterface"
+    case auth = "AuthInterface"
+    case meta = "MetaInterface"
 
     /// Reads `X`, `org.bimserver.X`, `Bimsie1X` and `org.buildingsmart.bimsie1.Bimsie1X`.
     public init?(name: String) {

@@ -23,6 +23,11 @@ public struct Parameters: Sendable {
         }
     }
 
+    /// Whether the call carries parameter `name` (even as `null`).
+    public func has(_ name: String) -> Bool {
+        values?[name] != nil
+    }
+
     private func raw(_ name: String) throws(APIException) -> JSONValue {
         guard let value = values?[name] else { throw .user("Missing parameter: \(method) -> \(name)") }
         return value

@@ -44,6 +44,9 @@ public final class APIDispatcher: Sendable {
         handlers = [
             .remoteService: RemoteServiceHandler(configuration: configuration, publicURL: publicURL),
             .notificationRegistry: NotificationRegistryHandler(),
+            .admin: AdminHandler(),
+            .auth: AuthHandler(),
+            .meta: MetaHandler(),
         ]
     }
 
@@ -75,7 +78,7 @@ public final class APIDispatcher: Sendable {
                 guard case .success(let call) = call, let interface = RelayInterface(name: call.interface) else {
                     return false
                 }
-                return handlers[interface]?.writes(call.method) ?? false
+                return ServiceCatalog.method(interface, call.method)?.writes ?? false
             }
         let now = Date()
         do {
@@ -156,10 +159,11 @@ public final class APIDispatcher: Sendable {
         guard let interface = RelayInterface(name: call.interface) else {
             return .failure(.user("No service found with name \(call.interface)"))
         }
-        guard let handler = handlers[interface] else {
+        guard let method = ServiceCatalog.method(interface, call.method), let handler = handlers[interface] else {
             return .failure(.user("Method \(call.method) not found on \(interface.rawValue)"))
         }
         do {
+            try Parameters(call).requireObject(count: method.parameters.count)
             var result = JSONValue.null
             if savepoint {
                 var inner = context

@@ -41,10 +41,9 @@ struct CallContext {
     }
 }
 
-/// One interface's methods.
+/// One interface's methods; which methods exist, their parameters and whether they write is
+/// ``ServiceCatalog``'s to say (the dispatcher checks it before calling the handler).
 protocol InterfaceHandler: Sendable {
-    /// Whether `method` writes (it then runs in the group-commit write queue).
-    func writes(_ method: String) -> Bool
     /// Runs one call; throws ``APIException`` or ``RelayError`` for the caller's mistakes.
     func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue
 }

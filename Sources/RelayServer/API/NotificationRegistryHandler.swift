@@ -5,75 +5,52 @@ import RelayStore
 
 /// `NotificationRegistryInterface`: progress topics (producers) and endpoint registrations (clients),
 /// with BIMserver's method and parameter names. Unlike BIMserver, everything is stored: topics,
-/// their latest state and registrations survive restarts, and registering on a topic sends its
-/// latest state at once.
+/// their latest state and registrations survive restarts. Like BIMserver, registering on a topic
+/// pushes nothing; `getProgress` reads the latest state.
 struct NotificationRegistryHandler: InterfaceHandler {
-    /// `register…Handler` / `unregister…Handler` methods: the subscription kind and its parameters.
-    private struct Registration {
-        let kind: String
-        let parameters: [String]
-    }
-
-    private static let registrations: [String: Registration] = [
-        "ProgressHandler": .init(kind: "progress", parameters: ["topicId", "endPointId"]),
-        "NewRevisionOnSpecificProjectHandler": .init(
-            kind: "new_revision_on_project", parameters: ["endPointId", "poid"]),
-        "NewRevisionHandler": .init(kind: "new_revision", parameters: ["endPointId"]),
-        "NewExtendedDataOnRevisionHandler": .init(
-            kind: "new_extended_data_on_revision", parameters: ["endPointId", "roid"]),
-        "NewProjectHandler": .init(kind: "new_project", parameters: ["endPointId"]),
-        "NewUserHandler": .init(kind: "new_user", parameters: ["endPointId"]),
-        "ChangeProgressOnProject": .init(kind: "change_progress_on_project", parameters: ["endPointId", "poid"]),
-        "ChangeProgressOnServer": .init(kind: "change_progress_on_server", parameters: ["endPointId"]),
-        "ChangeProgressOnRevision": .init(
-            kind: "change_progress_on_revision", parameters: ["endPointId", "roid", "poid"]),
+    /// `register…` / `unregister…` methods: the method name without the prefix → the subscription
+    /// kind. Their parameters are the catalog's.
+    private static let registrations: [String: String] = [
+        "ProgressHandler": "progress",
+        "NewRevisionOnSpecificProjectHandler": "new_revision_on_project",
+        "NewRevisionHandler": "new_revision",
+        "NewExtendedDataOnRevisionHandler": "new_extended_data_on_revision",
+        "NewProjectHandler": "new_project",
+        "NewUserHandler": "new_user",
+        "ChangeProgressOnProject": "change_progress_on_project",
+        "ChangeProgressOnServer": "change_progress_on_server",
+        "ChangeProgressOnRevision": "change_progress_on_revision",
     ]
-
-    private static let readMethods: Set<String> = [
-        "getProgress", "getProgressTopicsOnServer", "getProgressTopicsOnProject", "getProgressTopicsOnRevision",
-    ]
-
-    func writes(_ method: String) -> Bool {
-        !Self.readMethods.contains(method)
-    }
 
     func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue {
         let caller = try context.requireCredential()
         let parameters = Parameters(call)
         let method = call.method
         for (prefix, subscribe) in [("register", true), ("unregister", false)] where method.hasPrefix(prefix) {
-            if let registration = Self.registrations[String(method.dropFirst(prefix.count))] {
-                try parameters.requireObject(count: registration.parameters.count)
-                return try register(
-                    registration, subscribe: subscribe, parameters, caller: caller, db: db, context: &context)
+            if let kind = Self.registrations[String(method.dropFirst(prefix.count))] {
+                return try register(kind, subscribe: subscribe, parameters, caller: caller, db: db, context: &context)
             }
         }
         switch method {
         case "registerProgressTopic":
-            try parameters.requireObject(count: 2)
             return try createTopic(
                 scope: "server", poid: nil, roid: nil, parameters, caller: caller, db: db, context: &context)
         case "registerProgressOnProjectTopic":
-            try parameters.requireObject(count: 3)
             return try createTopic(
                 scope: "project", poid: try parameters.requiredLong("poid"), roid: nil, parameters, caller: caller,
                 db: db,
                 context: &context)
         case "registerProgressOnRevisionTopic":
-            try parameters.requireObject(count: 4)
             return try createTopic(
                 scope: "revision", poid: try parameters.requiredLong("poid"), roid: try parameters.requiredLong("roid"),
                 parameters, caller: caller, db: db, context: &context)
         case "updateProgressTopic":
-            try parameters.requireObject(count: 2)
             return try updateTopic(parameters, caller: caller, db: db, context: &context)
         case "unregisterProgressTopic":
-            try parameters.requireObject(count: 1)
             let topic = try ownTopic(try parameters.requiredLong("topicId"), caller: caller, db: db)
             try TopicQueries.close(db, id: topic.id!, now: context.now)
             return .emptyObject
         case "getProgress":
-            try parameters.requireObject(count: 1)
             let id = try parameters.requiredLong("topicId")
             guard let topic = try TopicQueries.find(db, id: id), caller.mayView(topic.poid) else {
                 throw APIException.user("No topic found with topicId \(id)")
@@ -82,10 +59,8 @@ struct NotificationRegistryHandler: InterfaceHandler {
         case "getProgressTopicsOnServer":
             return try topicIDs(poid: nil, roid: nil, caller: caller, db: db)
         case "getProgressTopicsOnProject":
-            try parameters.requireObject(count: 1)
             return try topicIDs(poid: try parameters.requiredLong("poid"), roid: nil, caller: caller, db: db)
         case "getProgressTopicsOnRevision":
-            try parameters.requireObject(count: 2)
             return try topicIDs(
                 poid: try parameters.requiredLong("poid"), roid: try parameters.requiredLong("roid"), caller: caller,
                 db: db)
@@ -95,7 +70,7 @@ struct NotificationRegistryHandler: InterfaceHandler {
     }
 
     private func register(
-        _ registration: Registration, subscribe: Bool, _ parameters: Parameters, caller: TokenRecord, db: Database,
+        _ kind: String, subscribe: Bool, _ parameters: Parameters, caller: TokenRecord, db: Database,
         context: inout CallContext
     ) throws -> JSONValue {
         guard let endpointID = try parameters.long("endPointId") else {
@@ -104,34 +79,26 @@ struct NotificationRegistryHandler: InterfaceHandler {
         guard let endpoint = try StreamQueries.endpoint(db, id: endpointID),
             endpoint.user == caller.user || caller.role == .admin
         else { throw APIException(message: "Endpoint with id \(endpointID) not found", errorCode: .endpointNotFound) }
-        let names = Set(registration.parameters)
+        let names = Set(ServiceCatalog.method(.notificationRegistry, parameters.method)?.parameters.map(\.name) ?? [])
         let topicID = names.contains("topicId") ? try parameters.requiredLong("topicId") : nil
         let poid = names.contains("poid") ? try parameters.requiredLong("poid") : nil
         let roid = names.contains("roid") ? try parameters.requiredLong("roid") : nil
-        var topic: TopicRecord?
         if let topicID {
-            topic = try TopicQueries.find(db, id: topicID)
-            guard let topic, caller.mayView(topic.poid) else {
+            guard let topic = try TopicQueries.find(db, id: topicID), caller.mayView(topic.poid) else {
                 throw APIException.user("Topic with id \(topicID) not found")
             }
         }
         guard caller.mayView(poid) else { throw APIException.user("This token may not see project \(poid!)") }
         guard subscribe else {
             try StreamQueries.unsubscribe(
-                db, endpointID: endpointID, kind: registration.kind, topicID: topicID, poid: poid, roid: roid)
+                db, endpointID: endpointID, kind: kind, topicID: topicID, poid: poid, roid: roid)
             return .emptyObject
         }
         try StreamQueries.subscribe(
-            db, endpointID: endpointID, kind: registration.kind, topicID: topicID, poid: poid, roid: roid,
+            db, endpointID: endpointID, kind: kind, topicID: topicID, poid: poid, roid: roid,
             now: context.now)
-        // Registering on a topic sends its latest state at once (BIMserver does not; clients miss it).
-        if let topic, let state = topic.latestState {
-            context.frames += try StreamQueries.publish(
-                db, to: [endpointID], method: "progress",
-                payload: Notifications.payload(
-                    "progress", [("topicId", .int(topic.id)), ("state", try JSONValue.parse(state))]),
-                now: context.now)
-        }
+        // Like BIMserver, registering pushes nothing: the stock client calls getProgress itself, and
+        // a pushed state would run its handler twice.
         return .emptyObject
     }
 
@@ -174,8 +141,8 @@ struct NotificationRegistryHandler: InterfaceHandler {
         _ parameters: Parameters, caller: TokenRecord, db: Database, context: inout CallContext
     ) throws -> JSONValue {
         let topic = try ownTopic(try parameters.requiredLong("topicId"), caller: caller, db: db)
-        guard let state = try parameters.value("state"), state.objectPairs != nil else {
-            throw APIException.user("Parameter updateProgressTopic -> state must be an SLongActionState object")
+        guard let state = try LongActionState.normalized(try parameters.value("state")) else {
+            throw APIException.user("Parameter updateProgressTopic -> state must not be null")
         }
         // Every update is stored and becomes a frame: no rate limiting that drops states.
         try TopicQueries.updateState(db, id: topic.id!, state: state.serialized, now: context.now)

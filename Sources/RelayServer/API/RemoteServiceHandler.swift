@@ -8,10 +8,6 @@ struct RemoteServiceHandler: InterfaceHandler {
     let configuration: RelayConfiguration
     let publicURL: PublicURL
 
-    func writes(_ method: String) -> Bool {
-        NotificationMethod(rawValue: method) != nil
-    }
-
     func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue {
         let parameters = Parameters(call)
         if let method = NotificationMethod(rawValue: call.method) {
@@ -19,13 +15,10 @@ struct RemoteServiceHandler: InterfaceHandler {
         }
         switch call.method {
         case "getService":
-            try parameters.requireObject(count: 1)
             return try descriptor(for: try parameters.requiredString("serviceIdentifier"), db: db)
         case "getPublicProfiles":
-            try parameters.requireObject(count: 1)
             return try profiles(for: try parameters.requiredString("serviceIdentifier"), includePrivate: false, db: db)
         case "getPrivateProfiles":
-            try parameters.requireObject(count: 2)
             let identifier = try parameters.requiredString("serviceIdentifier")
             guard let token = try parameters.string("token"), try context.authenticate(db, token: token) != nil
             else {
@@ -41,7 +34,6 @@ struct RemoteServiceHandler: InterfaceHandler {
     private func record(
         _ method: NotificationMethod, _ parameters: Parameters, db: Database, context: inout CallContext
     ) throws -> JSONValue {
-        try parameters.requireObject(count: method.parameterNames.count)
         // Read every declared parameter first, so a missing one is reported before anything else.
         let poid = try parameters.long("poid")
         let roid = method == .newExtendedDataOnProject ? nil : try parameters.long("roid")
@@ -56,12 +48,16 @@ struct RemoteServiceHandler: InterfaceHandler {
             throw APIException.user("This token may not publish events for project \(poid.map(String.init) ?? "null")")
         }
         try context.touch(db, token: producer)
+        let fanOutTrigger = configuration.fanOutTrigger(identifier: event.serviceIdentifier, method: method)
         let recorded = try IngestQueries.record(
-            db, event, producerTokenID: producer.id, fanOutIdentifier: configuration.fanOutIdentifier,
-            now: context.now)
+            db, event, producerTokenID: producer.id, fanOutTrigger: fanOutTrigger, now: context.now)
         if recorded.hasPendingDeliveries { context.wakeDelivery = true }
         context.ingested.append(method)
-        try notifyEndpoints(event, db: db, context: &context)
+        // The newRevision BIMserver sends alongside new extended data is not a new revision for
+        // /stream listeners: they heard of it from the NEW_REVISION hook already.
+        if !(method == .newRevision && fanOutTrigger == .newExtendedData) {
+            try notifyEndpoints(event, db: db, context: &context)
+        }
         return .emptyObject
     }
 
@@ -108,33 +104,48 @@ struct RemoteServiceHandler: InterfaceHandler {
         return token
     }
 
-    /// An `SServiceDescriptor` whose `url` is the relay, so BIMserver posts to it.
+    /// An `SServiceDescriptor` whose `url` is the relay, so BIMserver posts to it. BIMserver mints the
+    /// callback token's rights from the settings it stores from this descriptor, so a fan-out
+    /// identifier asks for read rights on the revision (`--no-fan-out-read-revision` turns that off);
+    /// settings that are absent are `null`, never `""` (BIMvie.ws looks up a schema by that name).
     private func descriptor(for identifier: String, db: Database) throws -> JSONValue {
         let service = try lookup(identifier, db: db)
+        let fanOut = configuration.fanOutTrigger(identifier: identifier)
+        func text(_ value: String?) -> JSONValue { value.flatMap { $0.isEmpty ? nil : .string($0) } ?? .null }
+        let name: String
+        let description: String
+        let trigger: Trigger
+        if let service {
+            name = service.name
+            description = service.description
+            trigger = service.triggerList.first ?? .newRevision
+        } else {
+            let what = fanOut == .newExtendedData ? "new extended data" : "new revisions"
+            name = "bimrelay: every service subscribed to \(what)"
+            description =
+                "Durable relay: every notification is stored and delivered to each service subscribed to \(what)."
+            trigger = fanOut ?? .newRevision
+        }
+        // BIMserver's wire order: `__type`, then the fields sorted by name.
         return .object([
             ("__type", "SServiceDescriptor"),
-            ("name", .string(service?.name ?? "bimrelay (every subscribed service)")),
-            ("url", .string(publicURL.value)),
-            ("token", ""),
+            ("authorizeUrl", text(service?.authorizeUrl)),
+            ("companyUrl", text(service?.companyUrl)),
+            ("description", text(description)),
             ("identifier", .string(identifier)),
+            ("name", .string(name)),
+            ("newProfileUrl", text(service?.newProfileUrl)),
             ("notificationProtocol", "JSON"),
-            (
-                "description",
-                .string(
-                    service?.description
-                        ?? "Durable relay: every notification is stored and delivered to each subscribed service.")
-            ),
-            ("trigger", .string((service?.triggerList.first ?? .newRevision).rawValue)),
-            ("readRevision", .bool(service?.readRevision ?? false)),
-            ("readExtendedData", .string(service?.readExtendedData ?? "")),
+            ("providerName", text(service?.providerName ?? "bimrelay")),
+            ("readExtendedData", text(service?.readExtendedData)),
+            ("readRevision", .bool(service?.readRevision ?? configuration.fanOutReadRevision)),
+            ("registerUrl", text(service?.registerUrl)),
+            ("token", .null),
+            ("tokenUrl", text(service?.tokenUrl)),
+            ("trigger", .string(trigger.rawValue)),
+            ("url", .string(publicURL.value)),
+            ("writeExtendedData", text(service?.writeExtendedData)),
             ("writeRevision", .bool(service?.writeRevision ?? false)),
-            ("writeExtendedData", .string(service?.writeExtendedData ?? "")),
-            ("providerName", .string(service?.providerName ?? "bimrelay")),
-            ("companyUrl", .string(service?.companyUrl ?? "")),
-            ("tokenUrl", .string(service?.tokenUrl ?? "")),
-            ("newProfileUrl", .string(service?.newProfileUrl ?? "")),
-            ("registerUrl", .string(service?.registerUrl ?? "")),
-            ("authorizeUrl", .string(service?.authorizeUrl ?? "")),
         ])
     }
 
@@ -163,9 +174,9 @@ struct RemoteServiceHandler: InterfaceHandler {
         ])
     }
 
-    /// The registered service, nil for the fan-out identifier, `UserException` for anything else.
+    /// The registered service, nil for a fan-out identifier, `UserException` for anything else.
     private func lookup(_ identifier: String, db: Database) throws -> ServiceRecord? {
-        if identifier == configuration.fanOutIdentifier { return nil }
+        if configuration.fanOutTrigger(identifier: identifier) != nil { return nil }
         guard let service = try ServiceQueries.lookup(db, identifier: identifier) else {
             throw APIException.user("No service found with identifier '\(identifier)'")
         }

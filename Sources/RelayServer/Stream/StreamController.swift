@@ -83,6 +83,13 @@ struct StreamController: Sendable {
     ) async -> Bool {
         guard let message = try? JSONValue.parse(text), message.objectPairs != nil else { return true }
         if message["hb"] != nil { return true }
+        // BIMserver's binary download channel (`{"action":"download","topicId":…}`), checked before
+        // `token` as BIMserver does: the relay holds no models, so it says so and opens no endpoint.
+        if message["action"] != nil {
+            logger.info("stream frame refused: download action")
+            connection.offer([.text(Self.actionRefusal)])
+            return true
+        }
         if message["request"] != nil {
             let answer: String
             do {
@@ -154,6 +161,11 @@ struct StreamController: Sendable {
             return (created.id, 0, Self.endpointReply(created.id))
         }
     }
+
+    /// The answer to an `action` frame.
+    static let actionRefusal = JSONValue.object([
+        ("error", "bimrelay does not serve BIMserver's download action: download models from BIMserver itself")
+    ]).serialized
 
     /// `{"type":"endpoint","payload":{"endpointid":N[,"resumed","replayed","gap"]},"endpointid":N}`.
     static func endpointReply(_ id: Int64, resumed: Bool? = nil, replayed: Int64 = 0, gap: Bool = false) -> String {

@@ -20,18 +20,19 @@ public enum IngestQueries {
         public var enabled: Bool
     }
 
-    /// The services an event goes to: the named one, or, for the fan-out identifier, every enabled
-    /// service subscribed to the event's trigger. An unknown identifier is ``RelayError/notFound(_:)``.
-    public static func targets(_ db: Database, for event: IncomingEvent, fanOutIdentifier: String) throws
+    /// The services an event goes to: for a fan-out call (`fanOutTrigger` set), every enabled service
+    /// subscribed to that trigger; else the one named by the event. An unknown identifier is
+    /// ``RelayError/notFound(_:)``.
+    public static func targets(_ db: Database, for event: IncomingEvent, fanOutTrigger: Trigger?) throws
         -> [Target]
     {
-        if event.serviceIdentifier == fanOutIdentifier {
+        if let fanOutTrigger {
             // The services table is small (one row per registered service); filter triggers here.
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT id, triggers FROM services WHERE enabled = 1 ORDER BY id"))
             return rows.compactMap { row in
                 let triggers = (try? Trigger.parseList(row["triggers"])) ?? []
-                return triggers.contains(event.method.trigger) ? Target(id: row["id"], enabled: true) : nil
+                return triggers.contains(fanOutTrigger) ? Target(id: row["id"], enabled: true) : nil
             }
         }
         guard
@@ -47,9 +48,9 @@ public enum IngestQueries {
     /// Inserts the event and one delivery per target (paused for a disabled service). Run it in a
     /// write transaction: the caller acknowledges only after that commits.
     public static func record(
-        _ db: Database, _ event: IncomingEvent, producerTokenID: Int64?, fanOutIdentifier: String, now: Date
+        _ db: Database, _ event: IncomingEvent, producerTokenID: Int64?, fanOutTrigger: Trigger?, now: Date
     ) throws -> Recorded {
-        let services = try targets(db, for: event, fanOutIdentifier: fanOutIdentifier)
+        let services = try targets(db, for: event, fanOutTrigger: fanOutTrigger)
         // One formatted time for every column (GRDB would format each Date with a DateFormatter).
         let time = Timestamp.format(now)
         let eventID = try Int64.fetchOne(

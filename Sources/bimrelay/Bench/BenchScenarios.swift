@@ -105,7 +105,7 @@ struct BenchScenarios: Sendable {
             try await raw.pool.write { db in
                 for _ in 0..<concurrency {
                     _ = try IngestQueries.record(
-                        db, event, producerTokenID: 1, fanOutIdentifier: "bimrelay", now: Date())
+                        db, event, producerTokenID: 1, fanOutTrigger: .newRevision, now: Date())
                 }
             }
         }
@@ -115,7 +115,7 @@ struct BenchScenarios: Sendable {
         started = ContinuousClock.now
         for _ in 0..<single {
             try await raw.pool.write { db in
-                _ = try IngestQueries.record(db, event, producerTokenID: 1, fanOutIdentifier: "bimrelay", now: Date())
+                _ = try IngestQueries.record(db, event, producerTokenID: 1, fanOutTrigger: .newRevision, now: Date())
             }
         }
         result.sqlitePerRequestFsync = Double(single) / (ContinuousClock.now - started).seconds

@@ -16,8 +16,20 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "How long a writer waits for the database lock (env BIMRELAY_BUSY_TIMEOUT; default 5s).")
     var busyTimeout: String?
     @Option(
-        help: "serviceIdentifier meaning every subscribed service (env BIMRELAY_FANOUT_IDENTIFIER; default bimrelay).")
+        help:
+            "serviceIdentifier meaning every NEW_REVISION subscriber (env BIMRELAY_FANOUT_IDENTIFIER; default bimrelay)."
+    )
     var fanoutIdentifier: String?
+    @Option(
+        help:
+            "serviceIdentifier meaning every NEW_EXTENDED_DATA subscriber (env BIMRELAY_EXTENDED_DATA_FANOUT_IDENTIFIER; default bimrelay-extended-data)."
+    )
+    var extendedDataFanoutIdentifier: String?
+    @Option(
+        help:
+            "true or false: fan-out descriptors ask BIMserver for read rights on the revision, so subscribers' callback tokens can download it (env BIMRELAY_FANOUT_READ_REVISION; default true)."
+    )
+    var fanoutReadRevision: String?
     @Option(help: "Largest /json body in bytes, or with KiB/MiB (env BIMRELAY_MAX_BODY; default 1MiB).")
     var maxBody: String?
     @Option(help: "Largest inbound WebSocket frame (env BIMRELAY_MAX_FRAME; default 1MiB).") var maxFrame: String?
@@ -71,6 +83,17 @@ struct ServeOptions: ParsableArguments {
             ?? c.durability
         c.busyTimeout = try reader.duration(busyTimeout, "BIMRELAY_BUSY_TIMEOUT", "--busy-timeout") ?? c.busyTimeout
         c.fanOutIdentifier = reader.text(fanoutIdentifier, "BIMRELAY_FANOUT_IDENTIFIER") ?? c.fanOutIdentifier
+        c.extendedDataFanOutIdentifier =
+            reader.text(extendedDataFanoutIdentifier, "BIMRELAY_EXTENDED_DATA_FANOUT_IDENTIFIER")
+            ?? c.extendedDataFanOutIdentifier
+        guard c.fanOutIdentifier != c.extendedDataFanOutIdentifier else {
+            throw RelayError.invalidArgument(
+                "--fanout-identifier and --extended-data-fanout-identifier must differ (both are '\(c.fanOutIdentifier)')"
+            )
+        }
+        c.fanOutReadRevision =
+            try reader.boolean(fanoutReadRevision, "BIMRELAY_FANOUT_READ_REVISION", "--fanout-read-revision")
+            ?? c.fanOutReadRevision
         c.maxBodyBytes = try reader.bytes(maxBody, "BIMRELAY_MAX_BODY", "--max-body") ?? c.maxBodyBytes
         c.maxFrameBytes = try reader.bytes(maxFrame, "BIMRELAY_MAX_FRAME", "--max-frame") ?? c.maxFrameBytes
         if let origins = reader.text(allowedOrigins, "BIMRELAY_ALLOWED_ORIGINS") {
@@ -149,6 +172,16 @@ struct ServeOptions: ParsableArguments {
                 throw RelayError.invalidArgument("\(flag == nil ? variable : name): '\(text)' is not \(choices)")
             }
             return value
+        }
+
+        mutating func boolean(_ flag: String?, _ variable: String, _ name: String) throws -> Bool? {
+            guard let text = text(flag, variable) else { return nil }
+            switch text.lowercased() {
+            case "true", "yes", "1": return true
+            case "false", "no", "0": return false
+            default:
+                throw RelayError.invalidArgument("\(flag == nil ? variable : name): '\(text)' is not true or false")
+            }
         }
 
         mutating func duration(_ flag: String?, _ variable: String, _ name: String) throws -> Duration? {

@@ -36,10 +36,13 @@ struct ServiceCommand: AsyncParsableCommand {
             try fields.apply(to: &service)
             let opened = try database.open()
             let candidate = service
-            let fanOut =
-                ProcessInfo.processInfo.environment["BIMRELAY_FANOUT_IDENTIFIER"]
-                ?? RelayConfiguration.defaultFanOutIdentifier
-            guard identifier != fanOut else {
+            let environment = ProcessInfo.processInfo.environment
+            let fanOut = [
+                environment["BIMRELAY_FANOUT_IDENTIFIER"] ?? RelayConfiguration.defaultFanOutIdentifier,
+                environment["BIMRELAY_EXTENDED_DATA_FANOUT_IDENTIFIER"]
+                    ?? RelayConfiguration.defaultExtendedDataFanOutIdentifier,
+            ]
+            guard !fanOut.contains(identifier) else {
                 throw RelayError.conflict("'\(identifier)' is the relay's fan-out identifier; pick another")
             }
             let added = try opened.write { db in try ServiceQueries.add(db, candidate) }

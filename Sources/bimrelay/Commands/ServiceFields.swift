@@ -8,7 +8,7 @@ import RelayStore
 struct ServiceFields: ParsableArguments {
     @Option(help: "Readable name.") var name: String?
     @Option(help: "Base URL; deliveries go to <url>/json (http or https).") var url: String?
-    @Option(help: "NEW_REVISION, NEW_PROJECT, NEW_EXTENDED_DATA, comma-separated.") var trigger: String?
+    @Option(help: "NEW_REVISION, NEW_EXTENDED_DATA, or both comma-separated.") var trigger: String?
     @Option(help: "Description shown in BIMserver.") var description: String?
     @Option(help: "Provider name.") var providerName: String?
     @Option(help: "Company URL.") var companyUrl: String?
@@ -39,7 +39,17 @@ struct ServiceFields: ParsableArguments {
             service.name = name
         }
         if let url { service.url = try Self.checkedURL(url, flag: "--url") }
-        if let trigger { service.triggers = Trigger.listText(try Trigger.parseList(trigger)) }
+        if let trigger {
+            let triggers = try Trigger.parseList(trigger)
+            // BIMserver never notifies external services of new projects: nothing would ever arrive.
+            guard !triggers.contains(.newProject) else {
+                throw RelayError.invalidArgument(
+                    "--trigger NEW_PROJECT is not accepted: BIMserver sends external services no notification "
+                        + "for new projects (only WebSocket clients hear of them), so such a service would never "
+                        + "receive anything; use NEW_REVISION or NEW_EXTENDED_DATA")
+            }
+            service.triggers = Trigger.listText(triggers)
+        }
         if let description { service.description = description }
         if let providerName { service.providerName = providerName }
         if let companyUrl {
