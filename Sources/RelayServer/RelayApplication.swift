@@ -65,7 +65,7 @@ public struct RelayRuntime: Sendable {
             logger: logger, metrics: metrics)
         self.worker = worker
 
-        let router = Router(context: BasicWebSocketRequestContext.self)
+        let router = Router(context: BasicRequestContext.self)
         router.add(middleware: BIMserverCORSMiddleware(allowedOrigins: configuration.allowedOrigins))
         HealthController(database: database, worker: worker, hub: streamHub).addRoutes(to: router)
         MetricsController(
@@ -76,19 +76,17 @@ public struct RelayRuntime: Sendable {
         let stream = StreamController(
             configuration: configuration, database: database, writeQueue: writeQueue, dispatcher: dispatcher,
             hub: streamHub)
-        router.ws("/stream") { inbound, outbound, context in
-            await stream.handle(inbound, outbound, logger: context.logger)
-        }
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: router,
-                configuration: .init(
-                    http1: .init(idleTimeout: .seconds(120)),
-                    ws: .init(
-                        maxFrameSize: configuration.maxFrameBytes,
-                        autoPing: .enabled(
-                            timePeriod: .milliseconds(DurationText.milliseconds(configuration.pingInterval)))))),
+            server: .relay(
+                http1: .init(idleTimeout: .seconds(120)),
+                webSocket: .init(
+                    maxFrameSize: configuration.maxFrameBytes,
+                    autoPing: .enabled(timePeriod: .milliseconds(DurationText.milliseconds(configuration.pingInterval)))
+                )
+            ) { inbound, outbound, context in
+                await stream.handle(inbound, outbound, logger: context.logger)
+            },
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "bimrelay"
