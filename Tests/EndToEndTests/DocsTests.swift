@@ -121,6 +121,31 @@ struct DocsTests {
         }
     }
 
+    @Test("the SService docs/operations.md adds to a BIMserver project agrees with the relay's own descriptor")
+    func documentedService() async throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("docs/operations.md"), encoding: .utf8)
+        let block = try #require(Self.blocks(text, language: "json").first { $0.contains("addServiceToProject") })
+        let service = try #require(try JSONValue.parse(block)["request"]?["parameters"]?["sService"])
+        try await withTestRelay(
+            configure: { $0.publicURL = "https://relay.example.org" },
+            { relay in
+                let reply = try JSONValue.parse(
+                    try await relay.json(
+                        #"{"request":{"interface":"RemoteServiceInterface","method":"getService","parameters":{"serviceIdentifier":"bimrelay"}}}"#
+                    ).body)
+                let descriptor = try #require(reply["response"]?["result"])
+                #expect(service["__type"] == "SService")
+                #expect(service["serviceIdentifier"] == descriptor["identifier"])
+                #expect(service["serviceName"] == descriptor["name"])
+                #expect(service["url"] == descriptor["url"])
+                #expect(service["trigger"] == descriptor["trigger"])
+                #expect(service["readRevision"] == descriptor["readRevision"])
+                #expect(service["notificationProtocol"] == descriptor["notificationProtocol"])
+                #expect(service["providerName"] == descriptor["providerName"])
+                #expect(service["token"]?.stringValue?.hasPrefix("brt_") == true)
+            })
+    }
+
     @Test(
         "the Python verification snippet in docs/protocol.md accepts a real delivery and refuses a tampered one",
         .enabled(if: Subprocess.find("python3") != nil))

@@ -70,6 +70,7 @@ struct RelayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 throw UpgradeSwitch.Refused()
             }
             let logger = Logger(label: "bimrelay.stream")
+            logger.debug("WebSocket upgrade on a kept-alive connection")
             let webSocketChannel = try await UpgradeSwitch.switchToWebSocket(
                 channel: channel, acceptValue: accept, maxFrameSize: maxFrameSize
             ).get()
@@ -177,6 +178,7 @@ struct RelayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                         ])
                 }
             case .websocket(let channel, let logger):
+                logger.debug("WebSocket upgrade on a connection's first request")
                 await Self.session(configuration: webSocket, handler: onStream)(channel, logger)
             }
         } catch let error as ChannelError where error == .inputClosed {
