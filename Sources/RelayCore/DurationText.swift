@@ -45,10 +45,15 @@ public enum DurationText {
         durations.map(format).joined(separator: ",")
     }
 
-    /// Whole milliseconds of a duration (rounded down).
+    /// Whole milliseconds of a duration (rounded down), saturating at `Int64`'s bounds rather than
+    /// trapping: durations can come from peers.
     public static func milliseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflowed) = whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        if overflowed { return seconds < 0 ? .min : .max }
+        return total
     }
 
     /// The duration as seconds in a `Double`, for `Date` arithmetic.

@@ -41,7 +41,9 @@ extension DeliveryWorker {
         }
     }
 
-    /// POSTs the request; never throws (a failure is an outcome).
+    /// POSTs the request; never throws (a failure is an outcome). The service's timeout bounds the
+    /// whole attempt, head and body: AsyncHTTPClient's deadline stops counting once the head has
+    /// arrived, so a service that stalls or trickles its body is cut off here, and its slot freed.
     private func send(
         _ request: DeliveryRequest, timeout: Duration, client: HTTPClient
     ) async -> (DeliveryOutcome, [UInt8]) {
@@ -50,21 +52,36 @@ extension DeliveryWorker {
         for (name, value) in request.headers { http.headers.add(name: name, value: value) }
         http.body = .bytes(ByteBuffer(string: request.body))
         let deadline = NIODeadline.now() + .milliseconds(DurationText.milliseconds(timeout))
+        let prepared = http
+        let timedOut = (
+            DeliveryOutcome.failure(timedOut: true, description: "no answer within \(DurationText.format(timeout))"),
+            [UInt8]()
+        )
         do {
-            let response = try await client.execute(http, deadline: deadline)
-            var body: [UInt8] = []
-            for try await chunk in response.body {
-                body += chunk.readableBytesView.prefix(Self.readResponseBytes - body.count)
-                if body.count >= Self.readResponseBytes { break }
+            return try await withThrowingTaskGroup(of: (DeliveryOutcome, [UInt8])?.self) { group in
+                group.addTask {
+                    let response = try await client.execute(prepared, deadline: deadline)
+                    var body: [UInt8] = []
+                    for try await chunk in response.body {
+                        body += chunk.readableBytesView.prefix(Self.readResponseBytes - body.count)
+                        if body.count >= Self.readResponseBytes { break }
+                    }
+                    let outcome = DeliveryOutcome.response(
+                        status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"),
+                        body: body, now: Date())
+                    return (outcome, body)
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await group.next()! ?? timedOut
             }
-            let outcome = DeliveryOutcome.response(
-                status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"), body: body,
-                now: Date())
-            return (outcome, body)
         } catch let error as HTTPClientError
             where [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains(error)
         {
-            return (.failure(timedOut: true, description: "no answer within \(DurationText.format(timeout))"), [])
+            return timedOut
         } catch {
             return (.failure(timedOut: false, description: String(describing: error)), [])
         }

@@ -17,16 +17,23 @@ public final class TestReceiver: Sendable {
         public var body: String
         /// Wait this long before answering (to provoke timeouts).
         public var delay: Duration?
+        /// Send the head and the body's first byte, then nothing more until the client gives up
+        /// (a service that stalls mid-response).
+        public var stallsBody: Bool
 
         public init(
             status: Int = 200, headers: [(String, String)] = [], body: String = #"{"response":{"result":{}}}"#,
-            delay: Duration? = nil
+            delay: Duration? = nil, stallsBody: Bool = false
         ) {
             self.status = status
             self.headers = headers
             self.body = body
             self.delay = delay
+            self.stallsBody = stallsBody
         }
+
+        /// A 200 whose body never ends.
+        public static let stalled = Reply(stallsBody: true)
 
         /// BIMserver's answer to a notification.
         public static let ok = Reply()
@@ -100,7 +107,13 @@ public final class TestReceiver: Sendable {
             })
         else { return }
         await group.triggerGracefulShutdown()
+        // A stalled reply never ends by itself: past a grace period, cancel what is still running.
+        let grace = Task {
+            try await Task.sleep(for: .seconds(2))
+            task.cancel()
+        }
         _ = try? await task.value
+        grace.cancel()
     }
 
     /// Listens again on the same port.
@@ -144,6 +157,16 @@ public final class TestReceiver: Sendable {
         fields[.contentType] = "application/json"
         for (name, value) in reply.headers {
             if let field = HTTPField.Name(name) { fields[field] = value }
+        }
+        if reply.stallsBody {
+            let first = ByteBuffer(string: String(reply.body.prefix(1)))
+            return Response(
+                status: HTTPResponse.Status(code: reply.status), headers: fields,
+                body: .init(contentLength: reply.body.utf8.count) { writer in
+                    try await writer.write(first)
+                    // Until the relay hangs up (its timeout) or the receiver stops.
+                    try await Task.sleep(for: .seconds(3600))
+                })
         }
         return Response(
             status: HTTPResponse.Status(code: reply.status), headers: fields,

@@ -46,6 +46,29 @@ struct DeliveryOutcomeTests {
         #expect(RetryAfter.parse("-5", now: base) == nil)
     }
 
+    @Test("Retry-After from a peer is clamped to 0…24 h whatever it says, and never traps")
+    func retryAfterClamped() {
+        let base = Date(timeIntervalSince1970: 1_784_102_400)
+        let day = RetrySchedule.maximumRetryAfter
+        #expect(RetryAfter.parse("9999999999999999", now: base) == day)
+        #expect(RetryAfter.parse("99999999999999999999999999999", now: base) == day)
+        #expect(RetryAfter.parse("86401", now: base) == day)
+        #expect(RetryAfter.parse("0", now: base) == .zero)
+        #expect(RetryAfter.parse("Fri, 31 Dec 9999 23:59:59 GMT", now: base) == day)
+        #expect(RetryAfter.parse("Mon, 01 Jan 1900 00:00:00 GMT", now: base) == .zero)
+        for garbage in ["-5", "1e9", "5.5", "NaN", "+7", String(repeating: "9", count: 100), "١٢"] {
+            #expect(RetryAfter.parse(garbage, now: base) == nil, "\(garbage)")
+        }
+        #expect(DurationText.milliseconds(.seconds(Int64.max)) == .max)
+        #expect(DurationText.milliseconds(.seconds(Int64.min)) == .min)
+        var random = SeededGenerator(seed: 1)
+        let decision = RetrySchedule.standard.decide(
+            afterFailedAttempt: 1, now: base,
+            failure: .init(statusCode: 503, retryAfter: RetryAfter.parse("9999999999999999", now: base)), using: &random
+        )
+        #expect(decision == .retry(at: base.addingTimeInterval(86_400)))
+    }
+
     @Test("the body has BIMserver's parameter order, the service's identifier and user token, and verifies")
     func request() throws {
         var service = ServiceRecord(
