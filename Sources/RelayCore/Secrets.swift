@@ -36,7 +36,12 @@ public enum Secrets {
 
     /// The stored form of a token: lowercase hex SHA-256.
     public static func hash(token: String) -> String {
-        hex(Array(SHA256.hash(data: Data(token.utf8))))
+        hash(bytes: Array(token.utf8))
+    }
+
+    /// Lowercase hex SHA-256 of `bytes`.
+    public static func hash(bytes: [UInt8]) -> String {
+        hex(Array(SHA256.hash(data: bytes)))
     }
 
     /// Compares two strings in time that depends only on their lengths.

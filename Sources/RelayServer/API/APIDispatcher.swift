@@ -50,10 +50,21 @@ public final class APIDispatcher: Sendable {
         ]
     }
 
+    /// An `Idempotency-Key` and the hash of the body it came with.
+    struct IdempotencyKey: Sendable {
+        let value: String
+        let bodyHash: String
+    }
+
+    /// The longest `Idempotency-Key` accepted, in bytes.
+    public static let maxIdempotencyKeyBytes = 255
+
     /// Answers one request body.
     /// - Parameters:
     ///   - headerToken: the token from `Authorization: Bearer` or `Token`, used when the body has none.
-    ///   - idempotencyKey: the `Idempotency-Key` header: a repeated key gets the first answer, and nothing is written.
+    ///   - idempotencyKey: the `Idempotency-Key` header. It counts only on authenticated requests that
+    ///     write, per token: the same key with the same body gets the first answer and writes
+    ///     nothing; with another body it is refused.
     public func answer(body: [UInt8], headerToken: String?, idempotencyKey: String?) async -> Answer {
         let request: APIRequest
         do {
@@ -67,35 +78,58 @@ public final class APIDispatcher: Sendable {
         } catch {
             return Answer(status: 400, body: APIResponse.failure(.user("Unreadable request")).serialized)
         }
-        return await answer(request, token: request.token ?? headerToken, idempotencyKey: idempotencyKey)
+        var key: IdempotencyKey?
+        if let idempotencyKey {
+            guard idempotencyKey.utf8.count <= Self.maxIdempotencyKeyBytes else {
+                logger.info("rejected request: Idempotency-Key too long")
+                let exception = APIException.user("Idempotency-Key longer than \(Self.maxIdempotencyKeyBytes) bytes")
+                return Answer(status: 400, body: APIResponse.failure(id: request.id, exception).serialized)
+            }
+            key = IdempotencyKey(value: idempotencyKey, bodyHash: Secrets.hash(bytes: body))
+        }
+        return await answer(request, token: request.token ?? headerToken, idempotencyKey: key)
     }
 
     /// Answers a parsed envelope.
-    func answer(_ request: APIRequest, token: String?, idempotencyKey: String?) async -> Answer {
-        let writes =
-            idempotencyKey != nil
-            || request.calls.contains { call in
-                guard case .success(let call) = call, let interface = RelayInterface(name: call.interface) else {
-                    return false
-                }
-                return ServiceCatalog.method(interface, call.method)?.writes ?? false
+    func answer(_ request: APIRequest, token: String?, idempotencyKey: IdempotencyKey? = nil) async -> Answer {
+        let writes = request.calls.contains { call in
+            guard case .success(let call) = call, let interface = RelayInterface(name: call.interface) else {
+                return false
             }
+            return ServiceCatalog.method(interface, call.method)?.writes ?? false
+        }
         let now = Date()
         do {
             if writes {
-                // One call without a key needs no savepoint of its own: the job's savepoint is the
-                // call's, and a failed call is rolled back by throwing its reply out of the job.
-                let single = !request.isMulti && idempotencyKey == nil
+                // One call needs no savepoint of its own: the job's savepoint is the call's, and a
+                // failed call is rolled back by throwing its reply out of the job.
+                let single = !request.isMulti
                 let (body, effects) = try await writeQueue.submit(ingest: true) { db in
-                    if let idempotencyKey, let first = try IngestQueries.idempotentResponse(db, key: idempotencyKey) {
-                        return (first, CallContext?.none)
-                    }
                     var context = try self.context(db: db, token: token, now: now, tokens: self.tokens)
-                    let (reply, failed) = self.run(request, db: db, context: &context, savepoints: !single)
+                    // A key counts only for an authenticated caller, and only within its own keys.
+                    let scope = try idempotencyKey.flatMap { _ in
+                        try self.idempotencyScope(request, db: db, context: context)
+                    }
+                    if let idempotencyKey, let scope,
+                        let first = try IngestQueries.idempotentResponse(db, tokenID: scope, key: idempotencyKey.value)
+                    {
+                        guard Secrets.constantTimeEquals(first.bodyHash, idempotencyKey.bodyHash) else {
+                            throw FailedCall(
+                                body: APIResponse.failure(
+                                    id: request.id,
+                                    .user("Idempotency-Key was first used with another request; nothing was written")
+                                ).serialized)
+                        }
+                        return (first.response, CallContext?.none)
+                    }
+                    let (reply, failed, succeeded) = self.run(request, db: db, context: &context, savepoints: !single)
                     let body = reply.serialized
                     if single && failed { throw FailedCall(body: body) }
-                    if let idempotencyKey {
-                        try IngestQueries.storeIdempotentResponse(db, key: idempotencyKey, response: body, now: now)
+                    // Only an answer that wrote something is worth replaying; a refused request stores nothing.
+                    if let idempotencyKey, let scope, succeeded {
+                        try IngestQueries.storeIdempotentResponse(
+                            db, tokenID: scope, key: idempotencyKey.value, bodyHash: idempotencyKey.bodyHash,
+                            response: body, now: now)
                     }
                     return (body, context)
                 }
@@ -133,11 +167,26 @@ public final class APIDispatcher: Sendable {
         let body: String
     }
 
+    /// The token whose `Idempotency-Key`s a request uses: the envelope's, or else the one `userToken`
+    /// its RemoteServiceInterface calls carry (BIMserver's credential); nil when unauthenticated.
+    private func idempotencyScope(_ request: APIRequest, db: Database, context: CallContext) throws -> Int64? {
+        if let credential = context.credential { return credential.id }
+        let userTokens = Set(
+            request.calls.compactMap { call -> String? in
+                guard case .success(let call) = call, RelayInterface(name: call.interface) == .remoteService else {
+                    return nil
+                }
+                return call.parameters?["userToken"]?.stringValue
+            })
+        guard userTokens.count == 1, let token = userTokens.first, !token.isEmpty else { return nil }
+        return try context.authenticate(db, token: token)?.id
+    }
+
     /// Runs every call and builds the reply; an invalid envelope token fails every call.
-    /// - Returns: the reply, and whether any call failed.
+    /// - Returns: the reply, whether any call failed, and whether any succeeded.
     private func run(
         _ request: APIRequest, db: Database, context: inout CallContext, savepoints: Bool
-    ) -> (reply: JSONValue, failed: Bool) {
+    ) -> (reply: JSONValue, failed: Bool, succeeded: Bool) {
         let tokenRefused = request.token != nil && context.credential == nil
         var outcomes: [Result<JSONValue, APIException>] = []
         for call in request.calls {
@@ -150,7 +199,8 @@ public final class APIDispatcher: Sendable {
         let reply =
             request.isMulti
             ? APIResponse.multi(id: request.id, outcomes) : APIResponse.single(id: request.id, outcomes[0])
-        return (reply, outcomes.contains { if case .failure = $0 { true } else { false } })
+        let failures = outcomes.count { if case .failure = $0 { true } else { false } }
+        return (reply, failures > 0, failures < outcomes.count)
     }
 
     private func perform(

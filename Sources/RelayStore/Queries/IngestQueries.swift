@@ -82,16 +82,24 @@ public enum IngestQueries {
         return Recorded(eventID: eventID, deliveryIDs: deliveryIDs, hasPendingDeliveries: pending)
     }
 
-    /// The answer first given for an `Idempotency-Key`, or nil for a new key.
-    public static func idempotentResponse(_ db: Database, key: String) throws -> String? {
-        try String.fetchOne(
-            db.cachedStatement(sql: "SELECT response FROM idempotency_keys WHERE key = ?"), arguments: [key])
+    /// The answer first given for token `tokenID`'s `Idempotency-Key`, with the hash of the body it
+    /// came with; nil for a new key.
+    public static func idempotentResponse(_ db: Database, tokenID: Int64, key: String) throws
+        -> (response: String, bodyHash: String)?
+    {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT response, body_hash FROM idempotency_keys WHERE token_id = ? AND key = ?"),
+            arguments: [tokenID, key]
+        ).map { ($0["response"], $0["body_hash"]) }
     }
 
-    /// Remembers the answer given for an `Idempotency-Key`.
-    public static func storeIdempotentResponse(_ db: Database, key: String, response: String, now: Date) throws {
-        try db.cachedStatement(sql: "INSERT INTO idempotency_keys (key, response, created_at) VALUES (?, ?, ?)")
-            .execute(arguments: [key, response, now])
+    /// Remembers the answer given for token `tokenID`'s `Idempotency-Key`.
+    public static func storeIdempotentResponse(
+        _ db: Database, tokenID: Int64, key: String, bodyHash: String, response: String, now: Date
+    ) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO idempotency_keys (token_id, key, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)"
+        ).execute(arguments: [tokenID, key, bodyHash, response, Timestamp.format(now)])
     }
 
     /// Notes that a token was used, at most once a minute per token (to keep writes rare).
