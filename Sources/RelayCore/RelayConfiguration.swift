@@ -18,8 +18,13 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let defaultMaxBodyBytes = 1 << 20
     /// The largest inbound WebSocket frame accepted.
     public static let defaultMaxFrameBytes = 1 << 20
-    /// How long a writer waits for the lock before "database is locked".
+    /// How long one write waits for the lock before SQLite says "database is locked".
     public static let defaultBusyTimeout = Duration.seconds(5)
+    /// How long the relay keeps retrying a write while another connection holds the lock, before
+    /// the request fails.
+    public static let defaultLockWait = Duration.seconds(60)
+    /// How long writes may fail (or wait for a lock) before `/health` says 503.
+    public static let defaultWriteTroubleLimit = Duration.seconds(10)
     /// Deliveries in flight at once, over all services.
     public static let defaultMaxInFlight = 64
     /// Deliveries in flight at once to one service.
@@ -53,6 +58,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var durability = Durability.full
     /// How long a writer waits for the lock.
     public var busyTimeout = defaultBusyTimeout
+    /// See ``defaultLockWait``.
+    public var lockWait = defaultLockWait
     /// The listening address.
     public var host = defaultHost
     /// The listening port; 0 picks a free one.

@@ -63,6 +63,12 @@ public struct RelayMetrics: Sendable {
         Gauge(label: "bimrelay_queue_depth", dimensions: [("state", state)], factory: factory).record(count)
     }
 
+    /// `bimrelay_wal_bytes`: the size of the database's write-ahead log (it grows while a reader,
+    /// such as a long `sqlite3` session, keeps checkpoints from resetting it).
+    public func walBytes(_ bytes: Int) {
+        Gauge(label: "bimrelay_wal_bytes", factory: factory).record(bytes)
+    }
+
     /// `bimrelay_services_disabled`: services that receive nothing until enabled.
     public func servicesDisabled(_ count: Int) {
         Gauge(label: "bimrelay_services_disabled", factory: factory).record(count)

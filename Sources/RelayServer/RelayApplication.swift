@@ -53,10 +53,10 @@ public struct RelayRuntime: Sendable {
         metricsFactory = Self.metricsFactory(registry: metricsRegistry)
         let metrics = RelayMetrics(factory: metricsFactory)
         metrics.prime()
-        writeQueue = WriteQueue(database: database, logger: logger, metrics: metrics)
+        writeQueue = WriteQueue(database: database, logger: logger, metrics: metrics, lockWait: configuration.lockWait)
         deliveryWakeup = Wakeup()
         streamHub = StreamHub(writeQueue: writeQueue, metrics: metrics)
-        retention = Retention(writeQueue: writeQueue, configuration: configuration, logger: logger)
+        retention = Retention(database: database, writeQueue: writeQueue, configuration: configuration, logger: logger)
         dispatcher = APIDispatcher(
             configuration: configuration, publicURL: publicURL, database: database, writeQueue: writeQueue,
             deliveryWakeup: deliveryWakeup, streamHub: streamHub, metrics: metrics, logger: logger)
@@ -67,7 +67,8 @@ public struct RelayRuntime: Sendable {
 
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: BIMserverCORSMiddleware(allowedOrigins: configuration.allowedOrigins))
-        HealthController(database: database, worker: worker, hub: streamHub).addRoutes(to: router)
+        HealthController(database: database, writeQueue: writeQueue, worker: worker, hub: streamHub, metrics: metrics)
+            .addRoutes(to: router)
         MetricsController(
             database: database, registry: metricsRegistry, metrics: metrics, hub: streamHub,
             tokenHash: configuration.metricsTokenHash

@@ -34,11 +34,17 @@ public final class Retention: Service, Sendable {
         public var total: Int { deliveries + events + idempotencyKeys + endpoints + frames }
     }
 
+    /// A write-ahead log larger than this is truncated after a pass. SQLite's automatic checkpoints
+    /// reuse the log but never shrink it, and a long read transaction (an admin's `sqlite3`) lets it grow.
+    public static let walTruncateBytes = 64 << 20
+
+    private let database: RelayDatabase
     private let writeQueue: WriteQueue
     private let configuration: RelayConfiguration
     private let logger: Logger
 
-    init(writeQueue: WriteQueue, configuration: RelayConfiguration, logger: Logger) {
+    init(database: RelayDatabase, writeQueue: WriteQueue, configuration: RelayConfiguration, logger: Logger) {
+        self.database = database
         self.writeQueue = writeQueue
         self.configuration = configuration
         self.logger = logger
@@ -60,7 +66,25 @@ public final class Retention: Service, Sendable {
             } catch {
                 logger.error("retention failed; will try again", metadata: ["error": "\(error)"])
             }
+            await truncateLargeLog()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.retentionInterval) }
+        }
+    }
+
+    /// Checkpoints and truncates the write-ahead log once it is larger than ``walTruncateBytes``.
+    /// A reader still holding an old snapshot makes SQLite give up after the busy timeout; the next
+    /// pass tries again.
+    func truncateLargeLog() async {
+        let before = database.walBytes
+        guard before > Self.walTruncateBytes else { return }
+        do {
+            try await database.pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            logger.notice(
+                "write-ahead log truncated", metadata: ["bytes_before": "\(before)", "bytes": "\(database.walBytes)"])
+        } catch {
+            logger.warning(
+                "write-ahead log not truncated: a reader holds an old snapshot (a long sqlite3 session?)",
+                metadata: ["bytes": "\(before)"])
         }
     }
 

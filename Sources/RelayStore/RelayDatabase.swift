@@ -63,6 +63,23 @@ public final class RelayDatabase: Sendable {
         }
     }
 
+    /// Runs `batch` in write transactions of its own, one after another, until it reports fewer than
+    /// `size` rows; returns the rows of all batches. For bulk admin changes that must not hold the
+    /// write lock (and the relay's ingest) for long.
+    public func inBatches(of size: Int, _ batch: (Database) throws -> Int) throws -> Int {
+        var total = 0
+        while true {
+            let rows = try pool.write { db in try batch(db) }
+            total += rows
+            if rows < size { return total }
+        }
+    }
+
+    /// The size of the write-ahead log (`<path>-wal`) in bytes; 0 when it does not exist.
+    public var walBytes: Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+
     /// A short, secret-free description of a GRDB or SQLite error.
     static func describe(_ error: any Error) -> String {
         if let error = error as? DatabaseError {

@@ -40,7 +40,10 @@ public final class WriteQueue: Service, Sendable {
     private let database: RelayDatabase
     private let logger: Logger
     private let metrics: RelayMetrics
+    private let lockWait: Duration
     private let state = Mutex(State())
+    /// Since when writes have been failing or waiting for a lock another connection holds; nil while they succeed.
+    private let troubleSince = Mutex<Date?>(nil)
     private let jobsArrived = DispatchSemaphore(value: 0)
     private let totals = Mutex(Statistics())
 
@@ -55,11 +58,20 @@ public final class WriteQueue: Service, Sendable {
     }
 
     /// A queue writing to `database`; it writes only while ``run()`` runs.
-    public init(database: RelayDatabase, logger: Logger, metrics: RelayMetrics = RelayMetrics()) {
+    /// - Parameter lockWait: how long a batch keeps trying while another connection (an admin's
+    ///   `sqlite3`, a CLI command) holds the write lock, before its jobs fail.
+    public init(
+        database: RelayDatabase, logger: Logger, metrics: RelayMetrics = RelayMetrics(),
+        lockWait: Duration = RelayConfiguration.defaultLockWait
+    ) {
         self.database = database
         self.logger = logger
         self.metrics = metrics
+        self.lockWait = lockWait
     }
+
+    /// Since when writes have been failing, or waiting for a lock held elsewhere; nil while they succeed.
+    public var failingSince: Date? { troubleSince.withLock { $0 } }
 
     /// Runs `body` in a write transaction shared with other jobs, and returns its result once that
     /// transaction has committed. If `body` throws, its changes are rolled back and the error is
@@ -162,20 +174,53 @@ public final class WriteQueue: Service, Sendable {
     }
 
     private func write(_ batch: [Job]) {
-        do {
-            let completions = try database.pool.write { db in batch.map { $0.execute(db) } }
-            totals.withLock {
-                $0.batches += 1
-                $0.jobs += batch.count
-                $0.largestBatch = max($0.largestBatch, batch.count)
+        let started = ContinuousClock.now
+        while true {
+            do {
+                try commit(batch)
+                troubleSince.withLock { $0 = nil }
+                return
+            } catch let error as DatabaseError
+                where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+            {
+                // Another connection holds the write lock: BEGIN IMMEDIATE failed after the busy
+                // timeout, before any job ran. Keep the batch and try again, up to `lockWait`:
+                // producers see a slower answer, not a lost event.
+                let first = troubleSince.withLock { since in
+                    defer { since = since ?? Date() }
+                    return since == nil
+                }
+                if first {
+                    logger.warning(
+                        "the database is locked by another connection; writes wait for it",
+                        metadata: ["jobs": "\(batch.count)", "limit": "\(DurationText.format(lockWait))"])
+                }
+                if ContinuousClock.now - started < lockWait { continue }
+                logger.error(
+                    "write transaction failed: the database stayed locked",
+                    metadata: ["jobs": "\(batch.count)", "waited": "\(DurationText.format(lockWait))"])
+                for job in batch { job.fail(error) }
+                return
+            } catch {
+                troubleSince.withLock { $0 = $0 ?? Date() }
+                logger.error("write transaction failed", metadata: ["jobs": "\(batch.count)", "error": "\(error)"])
+                for job in batch { job.fail(error) }
+                return
             }
-            let ingested = batch.count(where: \.ingest)
-            if ingested > 0 { metrics.ingestBatch(size: ingested) }
-            for completion in completions { completion() }
-        } catch {
-            logger.error("write transaction failed", metadata: ["jobs": "\(batch.count)", "error": "\(error)"])
-            for job in batch { job.fail(error) }
         }
+    }
+
+    /// One transaction for the batch; runs each job's completion after the commit.
+    private func commit(_ batch: [Job]) throws {
+        let completions = try database.pool.write { db in batch.map { $0.execute(db) } }
+        totals.withLock {
+            $0.batches += 1
+            $0.jobs += batch.count
+            $0.largestBatch = max($0.largestBatch, batch.count)
+        }
+        let ingested = batch.count(where: \.ingest)
+        if ingested > 0 { metrics.ingestBatch(size: ingested) }
+        for completion in completions { completion() }
     }
 
     /// What has been written so far.

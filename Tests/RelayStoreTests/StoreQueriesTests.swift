@@ -71,8 +71,9 @@ struct StoreQueriesTests {
             try database.pool.write { db in try QueueQueries.retry(db, ids: [dead[0], 999], now: Date()) }
         }
         #expect(try database.pool.read { db in try QueueQueries.countsByState(db)["dead"] } == 2)
-        let count = try database.pool.write { db in
-            try QueueQueries.retryDead(db, serviceID: nil, since: nil, now: Date())
+        // In batches of one row, each its own transaction.
+        let count = try database.inBatches(of: 1) { db in
+            try QueueQueries.retryDead(db, serviceID: nil, since: nil, now: Date(), limit: 1)
         }
         #expect(count == 2)
         let rows = try database.pool.read { db in try QueueQueries.list(db, state: nil, serviceID: nil, limit: 10) }
@@ -95,9 +96,8 @@ struct StoreQueriesTests {
             try db.execute(sql: "UPDATE events SET received_at = '2026-01-01 00:00:00.000'")
             try StoreFixtures.deliveries(db, serviceIDs: [a], state: "pending")
         }
-        let result = try database.pool.write { db in
-            try QueueQueries.purgeDelivered(db, before: Date().addingTimeInterval(-86_400))
-        }
+        let result = try QueueQueries.purgeDelivered(
+            database, before: Date().addingTimeInterval(-86_400), batchSize: 1)
         #expect(result.deliveries == 1 && result.events == 1)
         try database.pool.read { (db: Database) throws in
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM attempts") == 0)

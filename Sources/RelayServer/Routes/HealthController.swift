@@ -1,14 +1,20 @@
 import Foundation
 import Hummingbird
+import RelayCore
 import RelayDelivery
 import RelayStore
 
-/// `GET /health`: 200 when the database answers and the delivery worker and the stream hub run;
-/// 503 with the reason otherwise (also while the relay shuts down, so a proxy stops sending to it).
+/// `GET /health`: 200 when the database answers, writes succeed, and the delivery worker and the
+/// stream hub run; 503 with the reason otherwise (also while the relay shuts down, so a proxy stops
+/// sending to it). It also reports the write-ahead log's size.
 struct HealthController: Sendable {
     let database: RelayDatabase
+    let writeQueue: WriteQueue
     let worker: DeliveryWorker
     let hub: StreamHub
+    let metrics: RelayMetrics
+    /// Writes failing (or waiting for a lock held elsewhere) longer than this make the relay unhealthy.
+    var writeTroubleLimit = RelayConfiguration.defaultWriteTroubleLimit
 
     func addRoutes(to router: Router<some RequestContext>) {
         router.get("/health") { _, _ -> Response in
@@ -27,7 +33,16 @@ struct HealthController: Sendable {
         } catch {
             body["database"] = "unreachable"
         }
-        let healthy = body["database"] == "ok" && worker.isRunning && hub.isRunning
+        let wal = database.walBytes
+        body["wal_bytes"] = "\(wal)"
+        metrics.walBytes(wal)
+        var writesOK = true
+        if let since = writeQueue.failingSince {
+            body["writes_failing_since"] = Timestamp.format(since)
+            writesOK = Date().timeIntervalSince(since) < DurationText.seconds(writeTroubleLimit)
+        }
+        body["writes"] = writesOK ? "ok" : "failing"
+        let healthy = body["database"] == "ok" && writesOK && worker.isRunning && hub.isRunning
         body["status"] = healthy ? "ok" : "unavailable"
         return JSONResponse.make(status: healthy ? .ok : .serviceUnavailable, body)
     }

@@ -59,6 +59,7 @@ final class MetricsController: Sendable {
 
     private func refreshIfStale() async {
         metrics.endpointsOpen(hub.openEndpoints)
+        metrics.walBytes(database.walBytes)
         let now = ContinuousClock.now
         let stale = lastRefresh.withLock { last in
             guard last.map({ now - $0 >= Self.refreshInterval }) ?? true else { return false }

@@ -101,12 +101,17 @@ public enum QueueQueries {
         return count
     }
 
-    /// Requeues every dead delivery, optionally of one service and dead since a time.
-    public static func retryDead(_ db: Database, serviceID: Int64?, since: Date?, now: Date) throws -> Int {
+    /// Requeues dead deliveries, optionally of one service and dead since a time, at most `limit`
+    /// of them (call again until it returns fewer: each batch is a short write).
+    public static func retryDead(_ db: Database, serviceID: Int64?, since: Date?, now: Date, limit: Int) throws
+        -> Int
+    {
         var conditions = OptionalConditions(["d.state = 'dead'"])
         conditions.add("d.service_id = ?", serviceID)
         conditions.add("d.dead_at >= ?", since)
-        try requeue(db, where: conditions.sql, arguments: conditions.arguments, now: now)
+        try requeue(
+            db, where: "d.id IN (SELECT d.id FROM deliveries d WHERE \(conditions.sql) LIMIT ?)",
+            arguments: conditions.arguments + [limit], now: now)
         return db.changesCount
     }
 
@@ -131,10 +136,18 @@ public enum QueueQueries {
     }
 
     /// Deletes delivered deliveries (and their attempts) delivered before `cutoff`, then the events
-    /// no delivery refers to any more.
+    /// no delivery refers to any more, in batches of `batchSize` rows, each its own short write
+    /// transaction: the relay's writes (and an ingest waiting on them) interleave with a large purge.
     /// - Returns: the number of deliveries and events deleted.
-    public static func purgeDelivered(_ db: Database, before cutoff: Date) throws -> (deliveries: Int, events: Int) {
-        let deliveries = try RetentionQueries.pruneDelivered(db, before: cutoff, limit: nil)
-        return (deliveries, try RetentionQueries.pruneEvents(db, before: cutoff, limit: nil))
+    public static func purgeDelivered(_ database: RelayDatabase, before cutoff: Date, batchSize: Int) throws
+        -> (deliveries: Int, events: Int)
+    {
+        let deliveries = try database.inBatches(of: batchSize) { db in
+            try RetentionQueries.pruneDelivered(db, before: cutoff, limit: batchSize)
+        }
+        let events = try database.inBatches(of: batchSize) { db in
+            try RetentionQueries.pruneEvents(db, before: cutoff, limit: batchSize)
+        }
+        return (deliveries, events)
     }
 }

@@ -5,6 +5,9 @@ import RelayStore
 
 /// `bimrelay queue …`: look at and repair the outbox.
 struct QueueCommand: AsyncParsableCommand {
+    /// Rows per write transaction of the bulk commands (`retry --dead`, `purge`).
+    static let batchSize = 500
+
     static let configuration = CommandConfiguration(
         commandName: "queue", abstract: "Inspect and repair the delivery queue.",
         subcommands: [Stats.self, List.self, Show.self, Retry.self, Purge.self])
@@ -153,12 +156,21 @@ struct QueueCommand: AsyncParsableCommand {
                 return now.addingTimeInterval(-DurationText.seconds(try DurationText.parse(text)))
             }
             let (ids, dead, service) = (self.ids, self.dead, self.service)
-            let count = try database.open().write { db in
-                if dead {
-                    let serviceID = try service.map { try ServiceQueries.find(db, $0).id ?? 0 }
-                    return try QueueQueries.retryDead(db, serviceID: serviceID, since: since, now: now)
+            let opened = try database.open()
+            let count: Int
+            if dead {
+                let serviceID = try service.map { name in
+                    try opened.read { db in try ServiceQueries.find(db, name).id ?? 0 }
                 }
-                return try QueueQueries.retry(db, ids: ids, now: now)
+                // Short write transactions: the relay's ingest interleaves with a large requeue.
+                count = try opened.translatingErrors {
+                    try opened.inBatches(of: QueueCommand.batchSize) { db in
+                        try QueueQueries.retryDead(
+                            db, serviceID: serviceID, since: since, now: now, limit: QueueCommand.batchSize)
+                    }
+                }
+            } else {
+                count = try opened.write { db in try QueueQueries.retry(db, ids: ids, now: now) }
             }
             if output.json { try Printer.json(["requeued": count]) } else { print("requeued \(count) deliveries") }
         }
@@ -176,7 +188,10 @@ struct QueueCommand: AsyncParsableCommand {
         func run() async throws {
             guard delivered else { throw RelayError.invalidArgument("only --delivered deliveries can be purged") }
             let cutoff = Date().addingTimeInterval(-DurationText.seconds(try DurationText.parse(olderThan)))
-            let result = try database.open().write { db in try QueueQueries.purgeDelivered(db, before: cutoff) }
+            let opened = try database.open()
+            let result = try opened.translatingErrors {
+                try QueueQueries.purgeDelivered(opened, before: cutoff, batchSize: QueueCommand.batchSize)
+            }
             if output.json {
                 try Printer.json(["deliveries": result.deliveries, "events": result.events])
             } else {

@@ -17,6 +17,11 @@ struct ServeOptions: ParsableArguments {
     var busyTimeout: String?
     @Option(
         help:
+            "How long writes keep retrying while another connection holds the database lock (env BIMRELAY_LOCK_WAIT; default 60s)."
+    )
+    var lockWait: String?
+    @Option(
+        help:
             "serviceIdentifier meaning every NEW_REVISION subscriber (env BIMRELAY_FANOUT_IDENTIFIER; default bimrelay)."
     )
     var fanoutIdentifier: String?
@@ -82,6 +87,7 @@ struct ServeOptions: ParsableArguments {
             try reader.choice(durability, "BIMRELAY_DURABILITY", "--durability", "full or normal")
             ?? c.durability
         c.busyTimeout = try reader.duration(busyTimeout, "BIMRELAY_BUSY_TIMEOUT", "--busy-timeout") ?? c.busyTimeout
+        c.lockWait = try reader.duration(lockWait, "BIMRELAY_LOCK_WAIT", "--lock-wait") ?? c.lockWait
         c.fanOutIdentifier = reader.text(fanoutIdentifier, "BIMRELAY_FANOUT_IDENTIFIER") ?? c.fanOutIdentifier
         c.extendedDataFanOutIdentifier =
             reader.text(extendedDataFanoutIdentifier, "BIMRELAY_EXTENDED_DATA_FANOUT_IDENTIFIER")

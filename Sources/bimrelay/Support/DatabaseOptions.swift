@@ -32,7 +32,8 @@ extension RelayDatabase {
         try translatingErrors { try pool.read(body) }
     }
 
-    private func translatingErrors<T>(_ body: () throws -> T) throws -> T {
+    /// Runs `body`; GRDB errors become ``RelayError``s with a plain message.
+    func translatingErrors<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as RelayError {
