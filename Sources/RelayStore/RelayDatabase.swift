@@ -13,6 +13,8 @@ public final class RelayDatabase: Sendable {
     public let path: String
     /// The migrations this open applied (empty when the file was current).
     public let appliedMigrations: [Migration]
+    /// Files (the database, its WAL and SHM) that were readable by others and were made 0600 by this open.
+    public let tightenedFiles: [String]
 
     /// Whether opening may create a missing file, and whether it migrates.
     public enum OpenMode: Sendable {
@@ -22,11 +24,16 @@ public final class RelayDatabase: Sendable {
         case existing
     }
 
-    private init(pool: DatabasePool, path: String, appliedMigrations: [Migration]) {
+    private init(pool: DatabasePool, path: String, appliedMigrations: [Migration], tightenedFiles: [String]) {
         self.pool = pool
         self.path = path
         self.appliedMigrations = appliedMigrations
+        self.tightenedFiles = tightenedFiles
     }
+
+    /// The permissions of the database and its WAL and SHM: they hold BIMserver callback tokens and
+    /// signing secrets. SQLite creates the WAL and SHM with the database file's mode.
+    public static let filePermissions = 0o600
 
     /// Opens (and, per `mode`, creates and migrates) the database at `path`.
     public static func open(
@@ -36,6 +43,11 @@ public final class RelayDatabase: Sendable {
         if mode == .existing, !FileManager.default.fileExists(atPath: path) {
             throw .database(
                 "database \(path) does not exist: run `bimrelay migrate --db \(path)` or `bimrelay serve` first")
+        }
+        if mode == .createAndMigrate, !FileManager.default.fileExists(atPath: path) {
+            // Created by us with 0600 before SQLite opens it (an empty file is an empty database).
+            FileManager.default.createFile(
+                atPath: path, contents: nil, attributes: [.posixPermissions: Self.filePermissions])
         }
         var configuration = Configuration()
         configuration.label = "bimrelay"
@@ -55,7 +67,8 @@ public final class RelayDatabase: Sendable {
                 let version = try pool.read { db in try SchemaMigrator.currentVersion(db) }
                 try SchemaMigrator.checkUsable(version: version, path: path)
             }
-            return RelayDatabase(pool: pool, path: path, appliedMigrations: applied)
+            let tightened = try pool.read { _ in Self.tighten(path) }
+            return RelayDatabase(pool: pool, path: path, appliedMigrations: applied, tightenedFiles: tightened)
         } catch let error as RelayError {
             throw error
         } catch {
@@ -72,6 +85,19 @@ public final class RelayDatabase: Sendable {
             let rows = try pool.write { db in try batch(db) }
             total += rows
             if rows < size { return total }
+        }
+    }
+
+    /// Makes the database, WAL and SHM files 0600 where they allow more; returns the ones changed.
+    static func tighten(_ path: String) -> [String] {
+        [path, path + "-wal", path + "-shm"].filter { file in
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: file),
+                let permissions = (attributes[.posixPermissions] as? NSNumber)?.intValue,
+                permissions & 0o077 != 0
+            else { return false }
+            return
+                (try? FileManager.default.setAttributes(
+                    [.posixPermissions: permissions & 0o700 | Self.filePermissions], ofItemAtPath: file)) != nil
         }
     }
 

@@ -22,6 +22,44 @@ struct ServeTests {
         #expect(!relay.wasSignalled)
     }
 
+    @Test("a second serve on the same database exits 1 naming the database and the first one's pid; the first goes on")
+    func secondServeRefused() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let db = folder.path("relay.sqlite")
+        let first = try await RelayProcess.start(database: db)
+        let second = try await RelayExecutable.run(["serve", "--db", db, "--port", "0"])
+        #expect(second.status == 1, "\(second)")
+        #expect(
+            second.stderr.contains(db) && second.stderr.contains("pid \(first.process.processIdentifier)"),
+            "\(second.stderr)")
+        #expect(second.stderr.split(separator: "\n").count == 1)
+        #expect(try await TestHTTP.request("\(first.baseURL)/health").status == 200)
+        #expect(await first.terminate() == 0)
+        // Once the first has stopped, the file can be served again.
+        let again = try await RelayProcess.start(database: db)
+        #expect(await again.terminate() == 0)
+    }
+
+    @Test("the database, WAL and SHM are 0600; an existing file readable by others is tightened, with a log line")
+    func filePermissions() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let db = folder.path("relay.sqlite")
+        func mode(_ file: String) throws -> Int {
+            try #require((FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? NSNumber)?.intValue)
+        }
+        let relay = try await RelayProcess.start(database: db)
+        _ = try await TestHTTP.request("\(relay.baseURL)/health")
+        for file in [db, db + "-wal", db + "-shm"] { #expect(try mode(file) == 0o600, "\(file)") }
+        #expect(await relay.terminate() == 0)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: db)
+        let again = try await RelayProcess.start(database: db)
+        #expect(try mode(db) == 0o600)
+        #expect(await again.terminate() == 0)
+        #expect(again.log.contains("readable by its owner only"), "\(again.log)")
+    }
+
     @Test("SIGINT also stops the relay cleanly")
     func interrupt() async throws {
         let folder = try TemporaryDirectory()

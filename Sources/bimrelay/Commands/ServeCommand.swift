@@ -32,9 +32,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "bimrelay")
 
+        // Held until the process exits: a second serve on this file is refused.
+        let serveLock = try ServeLock.acquire(databasePath: configuration.databasePath)
         let database = try RelayDatabase.open(
             path: configuration.databasePath, durability: configuration.durability,
             busyTimeout: configuration.busyTimeout, mode: .createAndMigrate)
+        for file in database.tightenedFiles {
+            logger.notice("made a database file readable by its owner only (0600)", metadata: ["file": "\(file)"])
+        }
         for migration in database.appliedMigrations {
             logger.notice(
                 "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
@@ -54,5 +59,6 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.notice("bimrelay stopped")
+        withExtendedLifetime(serveLock) {}
     }
 }
