@@ -302,6 +302,53 @@ struct StreamTests {
         }
     }
 
+    @Test("a resume while the old socket is still open: the old socket's close leaves the endpoint connected")
+    func resumeWhileOldSocketOpen() async throws {
+        try await withTestRelay { relay in
+            let viewer = try await Self.subscribedViewer(relay)
+            try await viewer.publish(relay, progress: 1)
+            #expect(try await viewer.client.nextJSON()["seq"] == 1)
+            // The old socket is still open (its client has not noticed anything yet).
+            let jobs = relay.runtime.writeQueue.statistics.jobs
+            let (second, resumed, reply) = try await Self.handshake(
+                relay, token: viewer.viewer, extra: #","endpointid":\#(viewer.endpoint),"seq":1"#)
+            #expect(resumed == viewer.endpoint && reply["payload"]?["resumed"] == true)
+            // The relay closes the old socket; its session ends and records the drop (two writes:
+            // the new socket's attach, then the old one's drop).
+            try await poll(until: "the old socket closed") { viewer.client.closed.0 }
+            try await poll(until: "the old session's drop written") {
+                relay.runtime.writeQueue.statistics.jobs >= jobs + 2
+            }
+            #expect(try await relay.count("endpoints", where: "id = \(resumed) AND connected = 1") == 1)
+            // Retention a day later keeps it, and it still gets frames.
+            let removed = try await relay.runtime.retention.pass(now: Date().addingTimeInterval(25 * 3600))
+            #expect(removed.endpoints == 0)
+            try await viewer.publish(relay, progress: 2)
+            #expect(try await second.nextJSON()["seq"] == 2)
+            await second.close()
+        }
+    }
+
+    @Test("a narrower token of the same user cannot resume a broader endpoint; a token that covers it can")
+    func resumeNeverWidens() async throws {
+        try await withTestRelay { relay in
+            let broad = try await relay.issueToken(role: .client, user: "alice", projects: [1, 2])
+            let narrow = try await relay.issueToken(role: .client, user: "alice", projects: [1])
+            let all = try await relay.issueToken(role: .client, user: "alice")
+            let (first, endpoint, _) = try await Self.handshake(relay, token: broad)
+            await first.close()
+            try await poll(until: "dropped") { try await relay.count("endpoints", where: "connected = 0") == 1 }
+            let (narrowClient, other, refused) = try await Self.handshake(
+                relay, token: narrow, extra: #","endpointid":\#(endpoint),"seq":0"#)
+            #expect(other != endpoint && refused["payload"]?["resumed"] == false)
+            await narrowClient.close()
+            let (allClient, same, resumed) = try await Self.handshake(
+                relay, token: all, extra: #","endpointid":\#(endpoint),"seq":0"#)
+            #expect(same == endpoint && resumed["payload"]?["resumed"] == true)
+            await allClient.close()
+        }
+    }
+
     @Test("another user's endpoint is never resumed")
     func otherUsersEndpoint() async throws {
         try await withTestRelay { relay in

@@ -36,6 +36,8 @@ final class StreamConnection: Sendable {
     let sentSeq = Atomic<Int64>(0)
     /// The endpoint attached to the socket; 0 before the handshake.
     let endpoint = Atomic<Int64>(0)
+    /// Which connection of that endpoint this socket is (a resume elsewhere makes it stale).
+    let generation = Atomic<Int64>(0)
 
     init(capacity: Int) {
         self.capacity = capacity

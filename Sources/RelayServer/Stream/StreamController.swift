@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HummingbirdWebSocket
 import Logging
 import NIOWebSocket
@@ -111,9 +112,10 @@ struct StreamController: Sendable {
                 return false
             }
             if let previous = endpointID { await drop(previous, connection: connection) }
-            let (endpoint, after, reply) = try await open(
+            let (endpoint, after, reply, generation) = try await open(
                 credential, requested: message["endpointid"], seq: message["seq"])
             endpointID = endpoint
+            connection.generation.store(generation, ordering: .relaxed)
             hub.attach(connection, endpointID: endpoint)
             connection.offer([.text(reply), .begin(endpointID: endpoint, after: after)])
             logger.info("endpoint attached", metadata: ["endpoint": "\(endpoint)", "user": "\(credential.user)"])
@@ -127,9 +129,9 @@ struct StreamController: Sendable {
 
     /// Resumes the requested endpoint (same user, still retained), or the token's last dropped
     /// endpoint for a token-only reconnect, or creates one. Returns the id, the seq to replay
-    /// after, and the reply text.
+    /// after, the reply text, and the connection's generation.
     private func open(_ credential: TokenRecord, requested: JSONValue?, seq: JSONValue?) async throws -> (
-        Int64, Int64, String
+        Int64, Int64, String, Int64
     ) {
         let now = Date()
         let cutoff = now.addingTimeInterval(-DurationText.seconds(configuration.endpointRetention))
@@ -138,27 +140,33 @@ struct StreamController: Sendable {
         return try await writeQueue.submit { db in
             if let requestedID {
                 if let endpoint = try StreamQueries.endpoint(db, id: requestedID), endpoint.user == credential.user,
-                    endpoint.connected || (endpoint.disconnectedAt ?? now) >= cutoff
+                    endpoint.connected || (endpoint.disconnectedAt ?? now) >= cutoff,
+                    try Self.mayResume(endpoint, with: credential, db: db)
                 {
-                    try StreamQueries.attach(db, endpointID: requestedID, now: now)
+                    if endpoint.tokenId != credential.id, let tokenID = credential.id {
+                        try StreamQueries.rebind(db, endpointID: requestedID, tokenID: tokenID)
+                    }
+                    let generation = try StreamQueries.attach(db, endpointID: requestedID, now: now)
                     let after = min(requestedSeq, endpoint.lastSeq)
                     let replayed = endpoint.lastSeq - after
                     let oldest = try StreamQueries.oldestSeq(db, endpointID: requestedID)
                     let gap = endpoint.lastSeq > after && (oldest ?? Int64.max) > after + 1
                     return (
-                        requestedID, after, Self.endpointReply(requestedID, resumed: true, replayed: replayed, gap: gap)
+                        requestedID, after,
+                        Self.endpointReply(requestedID, resumed: true, replayed: replayed, gap: gap),
+                        generation
                     )
                 }
                 let created = try StreamQueries.createEndpoint(db, token: credential, now: now)
-                return (created.id, 0, Self.endpointReply(created.id, resumed: false, replayed: 0, gap: false))
+                return (created.id, 0, Self.endpointReply(created.id, resumed: false, replayed: 0, gap: false), 0)
             }
             // The stock BIMserver client sends only {"token"}: give it back the endpoint it lost.
             if let dropped = try StreamQueries.lastDropped(db, tokenID: credential.id ?? 0, since: cutoff) {
-                try StreamQueries.attach(db, endpointID: dropped.id, now: now)
-                return (dropped.id, dropped.sentSeq, Self.endpointReply(dropped.id))
+                let generation = try StreamQueries.attach(db, endpointID: dropped.id, now: now)
+                return (dropped.id, dropped.sentSeq, Self.endpointReply(dropped.id), generation)
             }
             let created = try StreamQueries.createEndpoint(db, token: credential, now: now)
-            return (created.id, 0, Self.endpointReply(created.id))
+            return (created.id, 0, Self.endpointReply(created.id), 0)
         }
     }
 
@@ -166,6 +174,16 @@ struct StreamController: Sendable {
     static let actionRefusal = JSONValue.object([
         ("error", "bimrelay does not serve BIMserver's download action: download models from BIMserver itself")
     ]).serialized
+
+    /// Whether `credential` may take over `endpoint`: its own token, or another token of the same
+    /// user that sees at least as much (its stored frames were filtered by the endpoint's token:
+    /// a narrower token must not read them).
+    private static func mayResume(_ endpoint: EndpointRecord, with credential: TokenRecord, db: Database) throws -> Bool
+    {
+        if endpoint.tokenId == credential.id { return true }
+        guard let owner = try TokenQueries.find(db, id: endpoint.tokenId) else { return credential.projectIDs == nil }
+        return credential.covers(owner)
+    }
 
     /// `{"type":"endpoint","payload":{"endpointid":N[,"resumed","replayed","gap"]},"endpointid":N}`.
     static func endpointReply(_ id: Int64, resumed: Bool? = nil, replayed: Int64 = 0, gap: Bool = false) -> String {
@@ -181,8 +199,9 @@ struct StreamController: Sendable {
     private func drop(_ endpointID: Int64, connection: StreamConnection) async {
         hub.detach(connection, endpointID: endpointID)
         let sent = connection.sentSeq.load(ordering: .relaxed)
+        let generation = connection.generation.load(ordering: .relaxed)
         _ = try? await writeQueue.submit { db in
-            try StreamQueries.detach(db, endpointID: endpointID, sentSeq: sent, now: Date())
+            try StreamQueries.detach(db, endpointID: endpointID, generation: generation, sentSeq: sent, now: Date())
         }
     }
 

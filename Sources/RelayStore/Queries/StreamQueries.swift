@@ -29,20 +29,34 @@ public enum StreamQueries {
                     """), arguments: [tokenID, cutoff])
     }
 
-    /// Marks an endpoint connected.
-    public static func attach(_ db: Database, endpointID: Int64, now: Date) throws {
-        try db.cachedStatement(
-            sql: "UPDATE endpoints SET connected = 1, connected_at = ?, disconnected_at = NULL WHERE id = ?"
-        ).execute(arguments: [now, endpointID])
+    /// Moves an endpoint to another token of its user (a resume with another token that sees at
+    /// least as much): what it is sent from now on is filtered by that token's scope.
+    public static func rebind(_ db: Database, endpointID: Int64, tokenID: Int64) throws {
+        try db.cachedStatement(sql: "UPDATE endpoints SET token_id = ? WHERE id = ?").execute(arguments: [
+            tokenID, endpointID,
+        ])
     }
 
-    /// Marks an endpoint dropped, remembering the last frame written to its socket.
-    public static func detach(_ db: Database, endpointID: Int64, sentSeq: Int64, now: Date) throws {
+    /// Marks an endpoint connected on a new socket; returns that connection's generation.
+    public static func attach(_ db: Database, endpointID: Int64, now: Date) throws -> Int64 {
+        try Int64.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    UPDATE endpoints SET connected = 1, connected_at = ?, disconnected_at = NULL,
+                                         generation = generation + 1
+                    WHERE id = ? RETURNING generation
+                    """), arguments: [now, endpointID]) ?? 0
+    }
+
+    /// Marks an endpoint dropped, remembering the last frame written to its socket, unless another
+    /// connection (a later `generation`) has taken the endpoint over since.
+    public static func detach(_ db: Database, endpointID: Int64, generation: Int64, sentSeq: Int64, now: Date) throws {
         try db.cachedStatement(
             sql: """
-                UPDATE endpoints SET connected = 0, disconnected_at = ?, sent_seq = max(sent_seq, ?) WHERE id = ?
+                UPDATE endpoints SET connected = 0, disconnected_at = ?, sent_seq = max(sent_seq, ?)
+                WHERE id = ? AND generation = ?
                 """
-        ).execute(arguments: [now, sentSeq, endpointID])
+        ).execute(arguments: [now, sentSeq, endpointID, generation])
     }
 
     /// Marks every endpoint dropped (at start-up no socket is open).

@@ -46,6 +46,11 @@ public enum TokenQueries {
         return record
     }
 
+    /// A token by id (revoked or not), or nil.
+    public static func find(_ db: Database, id: Int64) throws -> TokenRecord? {
+        try TokenRecord.fetchOne(db, key: id)
+    }
+
     /// The live token matching `token`, or nil. The lookup is by SHA-256 (an index), then the
     /// stored hash is compared in constant time.
     public static func authenticate(_ db: Database, token: String) throws -> TokenRecord? {

@@ -30,6 +30,13 @@ public struct TokenRecord: SnakeCaseRecord, Sendable, Equatable {
         projects.map { $0.split(separator: ",").compactMap { Int64($0) } }
     }
 
+    /// Whether this token may see everything `other` may see (its scope covers the other's).
+    public func covers(_ other: TokenRecord) -> Bool {
+        guard let scope = projectIDs else { return true }
+        guard let otherScope = other.projectIDs else { return false }
+        return Set(otherScope).isSubset(of: scope)
+    }
+
     /// Whether this token may see project `poid`.
     public func canSee(project poid: Int64?) -> Bool {
         guard let scope = projectIDs else { return true }
