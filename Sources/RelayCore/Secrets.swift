@@ -18,6 +18,15 @@ public enum Secrets {
         tokenPrefix + hex(randomBytes(32))
     }
 
+    /// The key bytes of a signing secret (`whsec_` + base64, the prefix optional), or nil when it is
+    /// not valid base64 or holds fewer than 24 bytes (Standard Webhooks asks for 24 to 64).
+    public static func signingKey(_ secret: String) -> [UInt8]? {
+        let encoded =
+            secret.hasPrefix(signingSecretPrefix) ? String(secret.dropFirst(signingSecretPrefix.count)) : secret
+        guard let data = Data(base64Encoded: encoded), data.count >= 24, data.count <= 64 else { return nil }
+        return Array(data)
+    }
+
     /// A new signing secret: `whsec_` and the base64 of 32 random bytes.
     public static func newSigningSecret() -> String {
         signingSecretPrefix + Data(randomBytes(32)).base64EncodedString()

@@ -12,7 +12,7 @@ public struct DeliveryOutcome: Sendable, Equatable {
     public var delivered: Bool
     /// The HTTP status, when a response came.
     public var statusCode: Int?
-    /// `http_status`, `redirect`, `exception_envelope`, `timeout`, `connection`.
+    /// `http_status`, `redirect`, `exception_envelope`, `timeout`, `connection`, `configuration`.
     public var errorClass: String?
     /// A short description of the failure.
     public var error: String?
@@ -41,6 +41,11 @@ public struct DeliveryOutcome: Sendable, Equatable {
                 delivered: false, statusCode: status, errorClass: "http_status", error: "HTTP \(status)",
                 retryAfter: RetryAfter.parse(retryAfter, now: now))
         }
+    }
+
+    /// A request the relay would not send (it would be unsigned): a failure of the service's settings.
+    public static func misconfigured(_ description: String) -> DeliveryOutcome {
+        DeliveryOutcome(delivered: false, statusCode: nil, errorClass: "configuration", error: description)
     }
 
     /// A request that got no response.

@@ -10,6 +10,9 @@ public struct DeliveryRequest: Sendable, Equatable {
     public let body: String
     /// Header name/value pairs.
     public let headers: [(String, String)]
+    /// Whether the request carries a signature (false when the service's secret is unusable: it is
+    /// then not sent at all, never unsigned).
+    public var isSigned: Bool { headers.contains { $0.0 == "webhook-signature" } }
 
     public static func == (lhs: DeliveryRequest, rhs: DeliveryRequest) -> Bool {
         lhs.url == rhs.url && lhs.body == rhs.body && lhs.headers.elementsEqual(rhs.headers) { $0 == $1 }

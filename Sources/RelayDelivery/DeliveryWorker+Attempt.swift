@@ -13,7 +13,14 @@ extension DeliveryWorker {
         let started = Date()
         let clock = ContinuousClock.now
         let request = DeliveryRequest(delivery, now: started)
-        let (outcome, body) = await send(request, timeout: .milliseconds(delivery.service.timeoutMs), client: client)
+        let (outcome, body) =
+            request.isSigned
+            ? await send(request, timeout: .milliseconds(delivery.service.timeoutMs), client: client)
+            : (
+                DeliveryOutcome.misconfigured(
+                    "the service's signing secret is not a valid whsec_ secret: set one with `bimrelay service update \(delivery.service.identifier) --signing-secret …`"
+                ), []
+            )
         let duration = ContinuousClock.now - clock
         let now = Date()
         var random = SystemRandomNumberGenerator()

@@ -7,13 +7,10 @@ import RelayCore
 public struct WebhookSigner: Sendable {
     private let keyBytes: [UInt8]
 
-    /// A signer for a `whsec_…` secret; nil when the secret is not valid base64.
+    /// A signer for a `whsec_…` secret; nil when ``Secrets/signingKey(_:)`` refuses it.
     public init?(secret: String) {
-        let encoded =
-            secret.hasPrefix(Secrets.signingSecretPrefix)
-            ? String(secret.dropFirst(Secrets.signingSecretPrefix.count)) : secret
-        guard let data = Data(base64Encoded: encoded), !data.isEmpty else { return nil }
-        keyBytes = Array(data)
+        guard let key = Secrets.signingKey(secret) else { return nil }
+        keyBytes = key
     }
 
     /// The `webhook-signature` header value for one attempt.

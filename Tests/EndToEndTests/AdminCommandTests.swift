@@ -140,6 +140,9 @@ struct AdminCommandTests {
             ],
             ["service", "update", "nope", "--name", "Y"],
             ["service", "update", "taken", "--url", "mailto:a@b"],
+            ["service", "update", "taken", "--signing-secret", "whsec_not base64!"],
+            ["service", "update", "taken", "--signing-secret", "c2hvcnQ="],
+            ["service", "update", "taken", "--signing-secret", "whsec_c2hvcnQ="],
             ["service", "show", "nope"],
             ["service", "enable", "nope"],
             ["service", "remove", "nope"],
@@ -167,6 +170,22 @@ struct AdminCommandTests {
         #expect(!lines.isEmpty, "no message for \(arguments)")
         #expect(!result.stderr.contains("Fatal error"), "\(result.stderr)")
         #expect(try databaseFingerprint(db) == before, "\(arguments) changed the database")
+    }
+
+    @Test("service update --signing-secret takes a valid whsec_ secret from another system")
+    func signingSecret() async throws {
+        defer { folder.remove() }
+        let added = try await cli(
+            "service", "add", "--identifier", "svc", "--name", "S", "--url", "http://h", "--trigger", "NEW_REVISION")
+        #expect(added.status == 0)
+        let secret = "whsec_" + Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        let updated = try await cli("service", "update", "svc", "--signing-secret", secret)
+        #expect(updated.status == 0, "\(updated)")
+        let database = try RelayDatabase.open(path: db, mode: .existing)
+        let stored = try await database.pool.read { db in
+            try String.fetchOne(db, sql: "SELECT signing_secret FROM services WHERE identifier = 'svc'")
+        }
+        #expect(stored == secret)
     }
 
     @Test("an unreadable or missing database is a clear error, not a new file")

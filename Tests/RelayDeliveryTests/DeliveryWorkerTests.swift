@@ -53,6 +53,25 @@ struct DeliveryWorkerTests {
         await receiver.stop()
     }
 
+    @Test(
+        "a service whose signing secret is not valid base64 gets nothing unsigned: the attempt fails as configuration")
+    func unusableSecret() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            // As an admin's hand edit in sqlite3 would leave it.
+            try await relay.addService("svc", url: receiver.url) { $0.signingSecret = "whsec_not base64!" }
+            try await relay.ingestNewRevision(producer: producer, roid: 65539)
+            try await poll(until: "the attempt recorded") { try await relay.count("attempts") == 1 }
+            let attempt = try #require(
+                try await relay.database.pool.read { db in try QueueQueries.attempts(db, deliveryID: 1) }.first)
+            #expect(attempt.errorClass == "configuration" && attempt.error?.contains("--signing-secret") == true)
+            #expect(receiver.received.isEmpty)
+            #expect(try await relay.deliveryState(1) == "pending")
+        }
+        await receiver.stop()
+    }
+
     @Test("an event sent to the fan-out identifier reaches a service with the service's first profile")
     func profiles() async throws {
         let receiver = try await TestReceiver.start()

@@ -107,7 +107,14 @@ struct NotificationRegistryHandler: InterfaceHandler {
         context: inout CallContext
     ) throws -> JSONValue {
         guard caller.role.canProduce else { throw APIException.user("A client token may not create progress topics") }
-        guard caller.mayView(poid) else { throw APIException.user("This token may not use project \(poid!)") }
+        if let poid {
+            guard caller.mayView(poid) else { throw APIException.user("This token may not use project \(poid)") }
+        } else {
+            // A server-wide topic reaches every listener: only a token not limited to projects may create one.
+            guard caller.projectIDs == nil else {
+                throw APIException.user("A token limited to projects may only create project or revision topics")
+            }
+        }
         let type = try parameters.string("type") ?? "RUNNING_SERVICE"
         guard ["DOWNLOAD", "UPLOAD", "RUNNING_SERVICE", "BRANCH"].contains(type) else {
             throw APIException.user("Unknown SProgressTopicType \(type)")
@@ -152,11 +159,15 @@ struct NotificationRegistryHandler: InterfaceHandler {
         return .emptyObject
     }
 
-    /// A topic the caller may change: producers and admins, within their project scope.
+    /// A topic the caller may change: the producer token that registered it, or an admin within
+    /// its project scope.
     private func ownTopic(_ id: Int64, caller: TokenRecord, db: Database) throws -> TopicRecord {
         guard caller.role.canProduce else { throw APIException.user("A client token may not change progress topics") }
         guard let topic = try TopicQueries.find(db, id: id), caller.mayView(topic.poid) else {
             throw APIException.user("Topic with id \(id) not found")
+        }
+        guard caller.role == .admin || topic.ownerTokenId == caller.id else {
+            throw APIException.user("Only the producer that registered topic \(id), or an admin, may change it")
         }
         return topic
     }

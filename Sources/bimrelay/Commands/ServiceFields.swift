@@ -23,6 +23,11 @@ struct ServiceFields: ParsableArguments {
     @Option(help: "RemoteServiceInterface, or Bimsie1RemoteServiceInterface for pre-2016 services.")
     var interface: String?
     @Option(help: "The userToken forwarded to the service in every notification.") var userToken: String?
+    @Option(
+        help:
+            "A whsec_… signing secret (base64 of 24 to 64 bytes) to use instead of a generated one, e.g. when moving a service from another system."
+    )
+    var signingSecret: String?
     @Option(help: "Delays before attempts 2, 3, … e.g. 5s,5m,30m (default: Standard Webhooks' schedule).")
     var retrySchedule: String?
     @Option(help: "Whole-request timeout, e.g. 15s.") var timeout: String?
@@ -78,6 +83,13 @@ struct ServiceFields: ParsableArguments {
             service.notificationInterface = match
         }
         if let userToken { service.userToken = userToken }
+        if let signingSecret {
+            guard signingSecret.hasPrefix(Secrets.signingSecretPrefix), Secrets.signingKey(signingSecret) != nil else {
+                throw RelayError.invalidArgument(
+                    "--signing-secret must be whsec_ followed by the base64 of 24 to 64 bytes")
+            }
+            service.signingSecret = signingSecret
+        }
         if let retrySchedule {
             service.retrySchedule = try RetrySchedule(parsing: retrySchedule).description
         }
