@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// Deletes, in the background and in small batches through the write queue, what has outlived its
 /// horizon: delivered deliveries and their attempts (`--delivered-retention`), then events no
 /// delivery refers to and `Idempotency-Key`s of that age, dropped endpoints with their frames
-/// (`--endpoint-retention`), and frames beyond `--max-frames-per-endpoint`.
+/// (`--endpoint-retention`), frames beyond `--max-frames-per-endpoint`, and progress topics closed
+/// longer than the endpoint retention or without an update for the delivered retention.
 ///
 /// Each batch is one job among the ingest jobs of a group-commit transaction, so a large purge
 /// never stalls ingest; a pass repeats batches until nothing is left, then sleeps
@@ -29,9 +30,11 @@ public final class Retention: Service, Sendable {
         public var endpoints = 0
         /// Frames beyond the per-endpoint limit.
         public var frames = 0
+        /// Progress topics closed longer than the endpoint retention, or idle longer than the delivered one.
+        public var topics = 0
 
         /// Every row deleted.
-        public var total: Int { deliveries + events + idempotencyKeys + endpoints + frames }
+        public var total: Int { deliveries + events + idempotencyKeys + endpoints + frames + topics }
     }
 
     /// A write-ahead log larger than this is truncated after a pass. SQLite's automatic checkpoints
@@ -60,7 +63,7 @@ public final class Retention: Service, Sendable {
                         metadata: [
                             "deliveries": "\(removed.deliveries)", "events": "\(removed.events)",
                             "idempotency_keys": "\(removed.idempotencyKeys)", "endpoints": "\(removed.endpoints)",
-                            "frames": "\(removed.frames)",
+                            "frames": "\(removed.frames)", "topics": "\(removed.topics)",
                         ])
                 }
             } catch {
@@ -107,6 +110,9 @@ public final class Retention: Service, Sendable {
             try StreamQueries.pruneEndpoints(db, droppedBefore: dropped, limit: limit)
         }
         removed.frames = try await drain { db, limit in try StreamQueries.pruneFrames(db, keep: keep, limit: limit) }
+        removed.topics = try await drain { db, limit in
+            try StreamQueries.pruneTopics(db, closedBefore: dropped, idleBefore: delivered, limit: limit)
+        }
         return removed
     }
 

@@ -60,6 +60,24 @@ struct ServeTests {
         #expect(again.log.contains("readable by its owner only"), "\(again.log)")
     }
 
+    @Test("--metrics-token-file keeps the /metrics token off the command line; with --metrics-token too, serve refuses")
+    func metricsTokenFile() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let file = folder.path("metrics-token")
+        try "scrape-secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let db = folder.path("relay.sqlite")
+        let relay = try await RelayProcess.start(database: db, arguments: ["--metrics-token-file", file])
+        #expect(try await TestHTTP.request("\(relay.baseURL)/metrics").status != 200)
+        let scraped = try await TestHTTP.request(
+            "\(relay.baseURL)/metrics", headers: [("Authorization", "Bearer scrape-secret")])
+        #expect(scraped.status == 200 && scraped.body.contains("bimrelay_wal_bytes"))
+        #expect(await relay.terminate() == 0)
+        let both = try await RelayExecutable.run(
+            ["serve", "--db", db, "--port", "0", "--metrics-token", "x", "--metrics-token-file", file])
+        #expect(both.status != 0 && both.stderr.contains("not both"), "\(both)")
+    }
+
     @Test("SIGINT also stops the relay cleanly")
     func interrupt() async throws {
         let folder = try TemporaryDirectory()

@@ -208,7 +208,28 @@ struct ObservabilityTests {
             #expect(try await relay.count("endpoints") == 0)
             #expect(try await relay.count("subscriptions") == 0)
             #expect(try await relay.count("stream_messages") == 0)
-            #expect(try await relay.count("topics") == 1)
+            // The topic had no update for longer than the delivered retention (1 h here): gone at +2 h.
+            #expect(early.topics == 1 && late.topics == 0)
+            #expect(try await relay.count("topics") == 0)
+        }
+    }
+
+    @Test("retention prunes topics closed longer than the endpoint retention and idle open ones; active ones stay")
+    func retentionOfTopics() async throws {
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            let closed = try await StreamTests.createTopic(
+                relay, producer: producer, #""type":"UPLOAD","description":"a""#)
+            let active = try await StreamTests.createTopic(
+                relay, producer: producer, #""type":"UPLOAD","description":"b""#)
+            try await StreamTests.registry(relay, token: producer, "unregisterProgressTopic", #""topicId":\#(closed)"#)
+            // A day and a bit later (default horizons: 24 h after closing, 7 days idle).
+            let removed = try await relay.runtime.retention.pass(now: Date().addingTimeInterval(25 * 3600))
+            #expect(removed.topics == 1)
+            #expect(try await relay.count("topics", where: "id = \(active)") == 1)
+            let week = try await relay.runtime.retention.pass(now: Date().addingTimeInterval(8 * 86_400))
+            #expect(week.topics == 1)
+            #expect(try await relay.count("topics") == 0)
         }
     }
 }

@@ -161,6 +161,18 @@ public enum StreamQueries {
             arguments: [cutoff], limit: limit)
     }
 
+    /// Deletes topics closed before `closedBefore`, and open ones with no update since `idleBefore`
+    /// (producers often never close them); their subscriptions go with them.
+    @discardableResult
+    public static func pruneTopics(_ db: Database, closedBefore: Date, idleBefore: Date, limit: Int) throws -> Int {
+        try RetentionQueries.deleteBatch(
+            db, from: "topics",
+            selecting: """
+                SELECT id FROM topics
+                WHERE (closed_at IS NOT NULL AND closed_at < ?) OR coalesce(state_updated_at, created_at) < ?
+                """, arguments: [closedBefore, idleBefore], limit: limit)
+    }
+
     /// Keeps at most `keep` frames per endpoint (the newest).
     @discardableResult
     public static func pruneFrames(_ db: Database, keep: Int, limit: Int) throws -> Int {

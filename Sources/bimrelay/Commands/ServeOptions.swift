@@ -70,6 +70,11 @@ struct ServeOptions: ParsableArguments {
             "Require 'Authorization: Bearer <this>' on /metrics (env BIMRELAY_METRICS_TOKEN; default: /metrics is open)."
     )
     var metricsToken: String?
+    @Option(
+        help:
+            "A file holding the /metrics token, so that no secret is on the command line (env BIMRELAY_METRICS_TOKEN_FILE)."
+    )
+    var metricsTokenFile: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (env BIMRELAY_LOG_LEVEL; default info).")
     var logLevel: String?
     @Option(help: "text or json: one JSON object per line (env BIMRELAY_LOG_FORMAT; default text).")
@@ -133,9 +138,26 @@ struct ServeOptions: ParsableArguments {
         c.retentionInterval =
             try reader.duration(retentionInterval, "BIMRELAY_RETENTION_INTERVAL", "--retention-interval")
             ?? c.retentionInterval
-        c.metricsTokenHash = reader.text(metricsToken, "BIMRELAY_METRICS_TOKEN").map(Secrets.hash(token:))
+        c.metricsTokenHash = try Self.metricsToken(
+            reader.text(metricsToken, "BIMRELAY_METRICS_TOKEN"),
+            file: reader.text(metricsTokenFile, "BIMRELAY_METRICS_TOKEN_FILE")
+        ).map(Secrets.hash(token:))
         c.logFormat = try reader.choice(logFormat, "BIMRELAY_LOG_FORMAT", "--log-format", "text or json") ?? c.logFormat
         return c
+    }
+
+    /// The `/metrics` token, given directly or as a file (its first line, trimmed); not both.
+    static func metricsToken(_ direct: String?, file: String?) throws -> String? {
+        guard let file else { return direct }
+        guard direct == nil else {
+            throw RelayError.invalidArgument("give the metrics token directly or as a file, not both")
+        }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw RelayError.invalidArgument("--metrics-token-file: cannot read \(file)")
+        }
+        let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !token.isEmpty else { throw RelayError.invalidArgument("--metrics-token-file: \(file) is empty") }
+        return token
     }
 
     /// The log level from `--log-level` or `BIMRELAY_LOG_LEVEL`.
