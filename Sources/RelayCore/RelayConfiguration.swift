@@ -47,6 +47,16 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let defaultDeliveryPollInterval = Duration.seconds(1)
     /// Live frames queued for one socket before its client counts as a slow consumer and is closed.
     public static let defaultStreamBufferFrames = 10_000
+    /// Bytes of answers and other texts queued for one socket before its reader pauses.
+    public static let defaultStreamBufferBytes = 4 << 20
+    /// How long a `/stream` client may take to send its token.
+    public static let defaultHandshakeTimeout = Duration.seconds(30)
+    /// Open `/stream` sockets at once, over all clients.
+    public static let defaultMaxStreamConnections = 10_000
+    /// Endpoints one token may keep (the oldest dropped one makes room for a new one).
+    public static let defaultMaxEndpointsPerToken = 100
+    /// Registrations one token may hold over all its endpoints.
+    public static let defaultMaxSubscriptionsPerToken = 1_000
     /// How often background retention looks for rows past their horizon.
     public static let defaultRetentionInterval = Duration.seconds(60)
     /// Origins allowed by CORS (`*`: any, like BIMserver's default).
@@ -85,6 +95,16 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var deliveryPollInterval = defaultDeliveryPollInterval
     /// See ``defaultStreamBufferFrames``.
     public var streamBufferFrames = defaultStreamBufferFrames
+    /// See ``defaultStreamBufferBytes``.
+    public var streamBufferBytes = defaultStreamBufferBytes
+    /// See ``defaultHandshakeTimeout``.
+    public var handshakeTimeout = defaultHandshakeTimeout
+    /// See ``defaultMaxStreamConnections``.
+    public var maxStreamConnections = defaultMaxStreamConnections
+    /// See ``defaultMaxEndpointsPerToken``.
+    public var maxEndpointsPerToken = defaultMaxEndpointsPerToken
+    /// See ``defaultMaxSubscriptionsPerToken``.
+    public var maxSubscriptionsPerToken = defaultMaxSubscriptionsPerToken
     /// See ``defaultConnectTimeout``.
     public var connectTimeout = defaultConnectTimeout
     /// See ``defaultDisableAfter``.

@@ -94,9 +94,16 @@ struct NotificationRegistryHandler: InterfaceHandler {
                 db, endpointID: endpointID, kind: kind, topicID: topicID, poid: poid, roid: roid)
             return .emptyObject
         }
-        try StreamQueries.subscribe(
-            db, endpointID: endpointID, kind: kind, topicID: topicID, poid: poid, roid: roid,
-            now: context.now)
+        let limit = context.configuration.maxSubscriptionsPerToken
+        // Every update writes one frame per subscriber: a token's registrations are bounded.
+        if try StreamQueries.subscribe(
+            db, endpointID: endpointID, kind: kind, topicID: topicID, poid: poid, roid: roid, now: context.now),
+            try StreamQueries.subscriptionsOfToken(db, endpointID: endpointID) > limit
+        {
+            throw APIException.user(
+                "This token holds \(limit) registrations, its limit (--max-subscriptions-per-token): unregister some first"
+            )
+        }
         // Like BIMserver, registering pushes nothing: the stock client calls getProgress itself, and
         // a pushed state would run its handler twice.
         return .emptyObject

@@ -23,6 +23,8 @@ final class StreamConnection: Sendable {
     private struct State {
         var items: [Item] = []
         var queuedFrames = 0
+        /// Bytes of `.text` items waiting (answers to request frames, replies, errors).
+        var queuedTextBytes = 0
         var overflowed = false
     }
 
@@ -34,6 +36,8 @@ final class StreamConnection: Sendable {
     let overflow = Wakeup()
     /// The last seq written to the socket.
     let sentSeq = Atomic<Int64>(0)
+    /// Signalled whenever the writer has taken the queue (room for the reader's next answer).
+    let drained = Wakeup()
     /// The endpoint attached to the socket; 0 before the handshake.
     let endpoint = Atomic<Int64>(0)
     /// Which connection of that endpoint this socket is (a resume elsewhere makes it stale).
@@ -57,6 +61,7 @@ final class StreamConnection: Sendable {
                     }
                     state.queuedFrames += 1
                 }
+                if case .text(let text) = item { state.queuedTextBytes += text.utf8.count }
                 state.items.append(item)
             }
         }
@@ -66,12 +71,24 @@ final class StreamConnection: Sendable {
 
     /// Takes everything queued, and whether the queue overflowed.
     func take() -> ([Item], Bool) {
-        state.withLock { state in
+        let taken = state.withLock { state in
             defer {
                 state.items.removeAll(keepingCapacity: true)
                 state.queuedFrames = 0
+                state.queuedTextBytes = 0
             }
             return (state.items, state.overflowed)
+        }
+        drained.signal()
+        return taken
+    }
+
+    /// Waits while more than `limit` bytes of texts wait for the writer: the reader calls it before
+    /// answering the next request frame, so a client that sends requests but does not read the
+    /// answers stops being read instead of growing the queue.
+    func waitForRoom(limit: Int) async {
+        while !Task.isCancelled, state.withLock({ $0.queuedTextBytes > limit }) {
+            await drained.wait()
         }
     }
 }

@@ -27,14 +27,36 @@ struct StreamController: Sendable {
         case writerDone
         /// The client reads too slowly: close it even if a write is stuck.
         case slowConsumer
+        /// The handshake deadline passed with the client attached: nothing to do.
+        case attachedInTime
     }
 
     /// Serves one socket until it closes.
     func handle(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, logger: Logger) async {
+        let open = hub.openSockets.wrappingAdd(1, ordering: .relaxed).newValue
+        defer { hub.openSockets.subtract(1, ordering: .relaxed) }
+        guard open <= configuration.maxStreamConnections else {
+            logger.warning(
+                "stream refused: too many connections", metadata: ["limit": "\(configuration.maxStreamConnections)"])
+            try? await outbound.write(.text(#"{"error":"Too many connections: try again later"}"#))
+            try? await outbound.close(.init(codeNumber: 1013), reason: "too many connections")
+            return
+        }
         let connection = StreamConnection(capacity: configuration.streamBufferFrames)
         let welcome = JSONValue.object([("welcome", .int(Int64(Date().timeIntervalSince1970 * 1000)))]).serialized
         connection.offer([.text(welcome)])
+        let handshakeTimeout = configuration.handshakeTimeout
         await withTaskGroup(of: Ending.self) { group in
+            group.addTask {
+                // A socket that never sends its token holds nothing for long.
+                try? await Task.sleep(for: handshakeTimeout)
+                guard !Task.isCancelled, connection.endpoint.load(ordering: .relaxed) == 0 else {
+                    return .attachedInTime
+                }
+                logger.info("stream closed: no token within the handshake timeout")
+                connection.offer([.text(#"{"error":"No token sent"}"#), .close(.policyViolation, "no token sent")])
+                return .closing
+            }
             group.addTask {
                 await self.write(connection, to: outbound, logger: logger)
                 return .writerDone
@@ -45,7 +67,7 @@ struct StreamController: Sendable {
             }
             group.addTask { await self.read(inbound, connection: connection, logger: logger) }
             while let ending = await group.next() {
-                if ending == .closing { continue }
+                if ending == .closing || ending == .attachedInTime { continue }
                 if ending == .slowConsumer {
                     logger.notice("slow consumer disconnected; its frames stay stored for a resume")
                 }
@@ -68,6 +90,7 @@ struct StreamController: Sendable {
                     connection.offer([.close(.unacceptableData, "binary frames are not accepted")])
                     return .closing
                 }
+                await connection.waitForRoom(limit: configuration.streamBufferBytes)
                 let keepGoing = await receive(text, connection: connection, endpointID: &endpointID, logger: logger)
                 connection.endpoint.store(endpointID ?? 0, ordering: .relaxed)
                 if !keepGoing { return .closing }
@@ -92,6 +115,16 @@ struct StreamController: Sendable {
             return true
         }
         if message["request"] != nil {
+            guard endpointID != nil else {
+                // Requests come after the handshake: an anonymous socket gets nothing done.
+                connection.offer([
+                    .text(
+                        APIResponse.failure(
+                            id: message["id"], .user(#"Send {"token": …} on /stream before any request"#)
+                        ).serialized)
+                ])
+                return true
+            }
             let answer: String
             do {
                 let request = try APIRequest.parse(message)
@@ -120,6 +153,14 @@ struct StreamController: Sendable {
             connection.offer([.text(reply), .begin(endpointID: endpoint, after: after)])
             logger.info("endpoint attached", metadata: ["endpoint": "\(endpoint)", "user": "\(credential.user)"])
             return true
+        } catch let refused as TooManyEndpoints {
+            logger.info("stream refused: too many endpoints for the token", metadata: ["limit": "\(refused.limit)"])
+            let error = "This token has \(refused.limit) connected endpoints, its limit: close one first"
+            connection.offer([
+                .text(JSONValue.object([("error", .string(error))]).serialized),
+                .close(.policyViolation, "too many endpoints"),
+            ])
+            return false
         } catch {
             logger.error("stream handshake failed", metadata: ["error": "\(error)"])
             connection.offer([.close(.unexpectedServerError, "handshake failed")])
@@ -157,7 +198,7 @@ struct StreamController: Sendable {
                         generation
                     )
                 }
-                let created = try StreamQueries.createEndpoint(db, token: credential, now: now)
+                let created = try self.createEndpoint(db, credential: credential, now: now)
                 return (created.id, 0, Self.endpointReply(created.id, resumed: false, replayed: 0, gap: false), 0)
             }
             // The stock BIMserver client sends only {"token"}: give it back the endpoint it lost.
@@ -165,7 +206,7 @@ struct StreamController: Sendable {
                 let generation = try StreamQueries.attach(db, endpointID: dropped.id, now: now)
                 return (dropped.id, dropped.sentSeq, Self.endpointReply(dropped.id), generation)
             }
-            let created = try StreamQueries.createEndpoint(db, token: credential, now: now)
+            let created = try self.createEndpoint(db, credential: credential, now: now)
             return (created.id, 0, Self.endpointReply(created.id), 0)
         }
     }
@@ -174,6 +215,20 @@ struct StreamController: Sendable {
     static let actionRefusal = JSONValue.object([
         ("error", "bimrelay does not serve BIMserver's download action: download models from BIMserver itself")
     ]).serialized
+
+    /// Refused: the token's connected endpoints fill `--max-endpoints-per-token`.
+    struct TooManyEndpoints: Error {
+        let limit: Int
+    }
+
+    /// A new endpoint for `credential`, its oldest dropped endpoints making room within the limit.
+    private func createEndpoint(_ db: Database, credential: TokenRecord, now: Date) throws -> EndpointRecord {
+        let limit = configuration.maxEndpointsPerToken
+        guard try StreamQueries.makeRoomForEndpoint(db, tokenID: credential.id ?? 0, limit: limit) else {
+            throw TooManyEndpoints(limit: limit)
+        }
+        return try StreamQueries.createEndpoint(db, token: credential, now: now)
+    }
 
     /// Whether `credential` may take over `endpoint`: its own token, or another token of the same
     /// user that sees at least as much (its stored frames were filtered by the endpoint's token:

@@ -11,6 +11,8 @@ public final class StreamHub: Service, Sendable {
     private let writeQueue: WriteQueue
     let metrics: RelayMetrics
     private let running = Atomic<Bool>(false)
+    /// `/stream` sockets open now, handshake or not (checked against `--max-stream-connections`).
+    let openSockets = Atomic<Int>(0)
 
     init(writeQueue: WriteQueue, metrics: RelayMetrics) {
         self.writeQueue = writeQueue

@@ -84,16 +84,45 @@ public enum StreamQueries {
     }
 
     /// Adds a subscription (a no-op when it exists).
+    /// - Returns: whether the subscription is new (false: it existed already).
+    @discardableResult
     public static func subscribe(
         _ db: Database, endpointID: Int64, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil,
         now: Date
-    ) throws {
+    ) throws -> Bool {
         try db.cachedStatement(
             sql: """
                 INSERT OR IGNORE INTO subscriptions (endpoint_id, kind, topic_id, poid, roid, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [endpointID, kind, topicID, poid, roid, now])
+        return db.changesCount > 0
+    }
+
+    /// How many subscriptions the endpoints of `endpointID`'s token hold together.
+    public static func subscriptionsOfToken(_ db: Database, endpointID: Int64) throws -> Int {
+        try Int.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT count(*) FROM subscriptions s JOIN endpoints e ON e.id = s.endpoint_id
+                    WHERE e.token_id = (SELECT token_id FROM endpoints WHERE id = ?)
+                    """), arguments: [endpointID]) ?? 0
+    }
+
+    /// Makes room for one more endpoint of token `tokenID` within `limit`: deletes its oldest dropped
+    /// endpoints (with their subscriptions and frames) as needed.
+    /// - Returns: false when its connected endpoints alone fill the limit.
+    public static func makeRoomForEndpoint(_ db: Database, tokenID: Int64, limit: Int) throws -> Bool {
+        let countSQL = "SELECT count(*) FROM endpoints WHERE token_id = ?"
+        let count = try Int.fetchOne(db, sql: countSQL, arguments: [tokenID]) ?? 0
+        guard count >= limit else { return true }
+        try db.execute(
+            sql: """
+                DELETE FROM endpoints WHERE id IN (
+                    SELECT id FROM endpoints WHERE token_id = ? AND connected = 0
+                    ORDER BY disconnected_at, id LIMIT ?)
+                """, arguments: [tokenID, count - limit + 1])
+        return try Int.fetchOne(db, sql: countSQL, arguments: [tokenID]) ?? 0 < limit
     }
 
     /// Removes a subscription.

@@ -60,6 +60,22 @@ struct ServeOptions: ParsableArguments {
     var streamBuffer: String?
     @Option(
         help:
+            "Bytes of answers queued for one WebSocket before its reader pauses (env BIMRELAY_STREAM_BUFFER_BYTES; default 4MiB)."
+    )
+    var streamBufferBytes: String?
+    @Option(help: "How long a /stream client may take to send its token (env BIMRELAY_HANDSHAKE_TIMEOUT; default 30s).")
+    var handshakeTimeout: String?
+    @Option(help: "Open /stream sockets at once (env BIMRELAY_MAX_STREAM_CONNECTIONS; default 10000).")
+    var maxStreamConnections: String?
+    @Option(
+        help:
+            "Endpoints one token keeps; the oldest dropped one makes room (env BIMRELAY_MAX_ENDPOINTS_PER_TOKEN; default 100)."
+    )
+    var maxEndpointsPerToken: String?
+    @Option(help: "Registrations one token may hold (env BIMRELAY_MAX_SUBSCRIPTIONS_PER_TOKEN; default 1000).")
+    var maxSubscriptionsPerToken: String?
+    @Option(
+        help:
             "Longest sleep of the delivery worker between looks at the database (env BIMRELAY_DELIVERY_POLL_INTERVAL; default 1s)."
     )
     var deliveryPollInterval: String?
@@ -132,6 +148,24 @@ struct ServeOptions: ParsableArguments {
         c.streamBufferFrames =
             try reader.integer(streamBuffer, "BIMRELAY_STREAM_BUFFER", "--stream-buffer", range: 1...10_000_000)
             ?? c.streamBufferFrames
+        c.streamBufferBytes =
+            try reader.bytes(streamBufferBytes, "BIMRELAY_STREAM_BUFFER_BYTES", "--stream-buffer-bytes")
+            ?? c.streamBufferBytes
+        c.handshakeTimeout =
+            try reader.duration(handshakeTimeout, "BIMRELAY_HANDSHAKE_TIMEOUT", "--handshake-timeout")
+            ?? c.handshakeTimeout
+        c.maxStreamConnections =
+            try reader.integer(
+                maxStreamConnections, "BIMRELAY_MAX_STREAM_CONNECTIONS", "--max-stream-connections",
+                range: 1...1_000_000) ?? c.maxStreamConnections
+        c.maxEndpointsPerToken =
+            try reader.integer(
+                maxEndpointsPerToken, "BIMRELAY_MAX_ENDPOINTS_PER_TOKEN", "--max-endpoints-per-token",
+                range: 1...1_000_000) ?? c.maxEndpointsPerToken
+        c.maxSubscriptionsPerToken =
+            try reader.integer(
+                maxSubscriptionsPerToken, "BIMRELAY_MAX_SUBSCRIPTIONS_PER_TOKEN", "--max-subscriptions-per-token",
+                range: 1...10_000_000) ?? c.maxSubscriptionsPerToken
         c.deliveryPollInterval =
             try reader.duration(deliveryPollInterval, "BIMRELAY_DELIVERY_POLL_INTERVAL", "--delivery-poll-interval")
             ?? c.deliveryPollInterval
