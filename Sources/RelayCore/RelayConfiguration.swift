@@ -23,8 +23,9 @@ public struct RelayConfiguration: Sendable, Equatable {
     /// How long the relay keeps retrying a write while another connection holds the lock, before
     /// the request fails.
     public static let defaultLockWait = Duration.seconds(60)
-    /// How long writes may fail (or wait for a lock) before `/health` says 503.
-    public static let defaultWriteTroubleLimit = Duration.seconds(10)
+    /// How long writes or delivery claims may fail (or wait for a lock), or the delivery loop stand
+    /// still, before `/health` says 503.
+    public static let defaultUnhealthyAfter = Duration.seconds(10)
     /// Deliveries in flight at once, over all services.
     public static let defaultMaxInFlight = 64
     /// Deliveries in flight at once to one service.
@@ -70,6 +71,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var busyTimeout = defaultBusyTimeout
     /// See ``defaultLockWait``.
     public var lockWait = defaultLockWait
+    /// See ``defaultUnhealthyAfter``.
+    public var unhealthyAfter = defaultUnhealthyAfter
     /// The listening address.
     public var host = defaultHost
     /// The listening port; 0 picks a free one.

@@ -19,10 +19,13 @@ public final class AttemptRecorder: Sendable {
     }
 
     /// What recording an attempt gave: why the service was disabled now, if it was, and the slot's
-    /// next delivery, if one was due.
+    /// next delivery, if one was due; or that the result came too late to count, or could not be
+    /// recorded at all (its lease then expires and the delivery is tried again).
     struct Outcome: Sendable {
         var disabled: String?
         var next: ClaimedDelivery?
+        var stale = false
+        var failure: String?
     }
 
     private struct Waiting: Sendable {
@@ -60,6 +63,9 @@ public final class AttemptRecorder: Sendable {
 
     /// What has been recorded so far.
     var statistics: Statistics { totals.withLock { $0 } }
+
+    /// Attempts waiting for their job.
+    var waiting: Int { state.withLock { $0.waiting.count } }
 
     /// Records the attempt (and claims the slot's next delivery) in a job shared with the attempts
     /// that finish meanwhile; returns after that job has committed.
@@ -114,13 +120,24 @@ public final class AttemptRecorder: Sendable {
         }
     }
 
-    /// Records every attempt, then claims per service as many next deliveries as slots go on.
+    /// Records every attempt, each in its own savepoint (one that fails rolls back alone), then
+    /// claims per service as many next deliveries as slots go on.
     private func write(_ finished: [Finished], db: Database) throws -> [Outcome] {
-        var outcomes = try finished.map {
-            Outcome(disabled: try DeliveryQueries.record(db, $0.result, now: $0.now, disableAfter: disableAfter))
+        var outcomes = finished.map { attempt -> Outcome in
+            var recorded = DeliveryQueries.Recorded()
+            do {
+                try db.inSavepoint {
+                    recorded = try DeliveryQueries.record(
+                        db, attempt.result, now: attempt.now, disableAfter: disableAfter)
+                    return .commit
+                }
+            } catch {
+                return Outcome(failure: String(describing: error))
+            }
+            return Outcome(disabled: recorded.disabled, stale: recorded.stale)
         }
         var slots: [Int64: (service: ServiceRecord, indices: [Int])] = [:]
-        for (index, attempt) in finished.enumerated() {
+        for (index, attempt) in finished.enumerated() where outcomes[index].failure == nil {
             guard let service = attempt.continueWith, let id = service.id else { continue }
             slots[id, default: (service, [])].indices.append(index)
         }

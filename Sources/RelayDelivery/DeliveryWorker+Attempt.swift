@@ -31,12 +31,24 @@ extension DeliveryWorker {
             durationMs: Double(DurationText.milliseconds(duration * 1000)) / 1000, statusCode: outcome.statusCode,
             errorClass: outcome.errorClass, error: outcome.error,
             responseBody: body.isEmpty ? nil : String(decoding: body.prefix(Self.storedResponseBytes), as: UTF8.self),
-            next: next, disableReason: outcome.isGone ? "the service answered 410 Gone" : nil)
+            next: next, disableReason: outcome.isGone ? "the service answered 410 Gone" : nil, lease: delivery.lease)
         // An ordered service has one delivery in flight, in event order: the claiming loop takes it.
         let continues = !delivery.service.ordered && !isStopping
         do {
             let recorded = try await recorder.record(
                 .init(result: result, now: now, continueWith: continues ? delivery.service : nil))
+            if let failure = recorded.failure {
+                // The lease will expire and the delivery is tried again: at least once, never lost.
+                logger.error(
+                    "could not record an attempt", metadata: ["delivery": "\(delivery.id)", "error": "\(failure)"])
+                return nil
+            }
+            if recorded.stale {
+                logger.warning(
+                    "attempt finished after its lease was taken over; kept in attempts only",
+                    metadata: ["delivery": "\(delivery.id)", "attempt": "\(delivery.attempt)"])
+                return recorded.next
+            }
             log(delivery, outcome: outcome, next: next, disabled: recorded.disabled)
             metrics.attempt(next.metricsOutcome, duration: duration)
             return recorded.next

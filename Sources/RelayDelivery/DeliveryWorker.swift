@@ -44,6 +44,11 @@ public final class DeliveryWorker: Service, Sendable {
     /// How much of a response body is read (to recognise an exception envelope).
     static let readResponseBytes = 1 << 20
 
+    /// When the claiming loop last went round (it goes round at least every poll interval).
+    private let heartbeat = Mutex(ContinuousClock.now)
+    /// Since when claims have been failing; nil while they succeed.
+    private let claimsFailingSince = Mutex<ContinuousClock.Instant?>(nil)
+
     let database: RelayDatabase
     let writeQueue: WriteQueue
     let wakeup: Wakeup
@@ -73,6 +78,21 @@ public final class DeliveryWorker: Service, Sendable {
     /// Whether the worker is claiming deliveries (for `/health`): from its start until shutdown.
     public var isRunning: Bool { running.load(ordering: .relaxed) }
 
+    /// Why the worker counts as stuck after `limit`: its claims have failed that long, or its loop
+    /// has not gone round for that long plus a poll interval; nil when it is not.
+    public func stuckReason(after limit: Duration) -> String? {
+        guard isRunning else { return nil }
+        let now = ContinuousClock.now
+        if let since = claimsFailingSince.withLock({ $0 }), now - since > limit {
+            return "claims failing for \(DurationText.format(now - since))"
+        }
+        let last = heartbeat.withLock { $0 }
+        if now - last > limit + settings.pollInterval {
+            return "delivery loop still for \(DurationText.format(now - last))"
+        }
+        return nil
+    }
+
     /// Whether graceful shutdown has begun (slots finish their attempt and take no next one).
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
@@ -101,6 +121,7 @@ public final class DeliveryWorker: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !stopping.load(ordering: .relaxed) {
+                    heartbeat.withLock { $0 = .now }
                     let (claimed, blocked) = await claimDue()
                     for delivery in claimed {
                         inFlight.add(1, ordering: .relaxed)
@@ -138,14 +159,19 @@ public final class DeliveryWorker: Service, Sendable {
         do {
             let now = Date()
             let next = try await database.pool.read { db in try DeliveryQueries.nextWake(db) }
-            guard let next, next <= now else { return ([], false) }
+            guard let next, next <= now else {
+                claimsFailingSince.withLock { $0 = nil }
+                return ([], false)
+            }
             let margin = settings.leaseMargin
             let claimed = try await writeQueue.submit { db in
                 try DeliveryQueries.releaseExpiredLeases(db, now: now)
                 return try DeliveryQueries.claim(db, limit: capacity, now: now, leaseMargin: margin)
             }
+            claimsFailingSince.withLock { $0 = nil }
             return (claimed, claimed.isEmpty)
         } catch {
+            claimsFailingSince.withLock { $0 = $0 ?? .now }
             logger.error("could not claim deliveries", metadata: ["error": "\(error)"])
             return ([], false)
         }

@@ -67,8 +67,10 @@ public struct RelayRuntime: Sendable {
 
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: BIMserverCORSMiddleware(allowedOrigins: configuration.allowedOrigins))
-        HealthController(database: database, writeQueue: writeQueue, worker: worker, hub: streamHub, metrics: metrics)
-            .addRoutes(to: router)
+        HealthController(
+            database: database, writeQueue: writeQueue, worker: worker, hub: streamHub, metrics: metrics,
+            unhealthyAfter: configuration.unhealthyAfter
+        ).addRoutes(to: router)
         MetricsController(
             database: database, registry: metricsRegistry, metrics: metrics, hub: streamHub,
             tokenHash: configuration.metricsTokenHash

@@ -214,6 +214,28 @@ struct ObservabilityTests {
         }
     }
 
+    @Test("/health is 503 naming a stuck worker while its claims keep failing, and 200 again once they succeed")
+    func stuckWorker() async throws {
+        try await withTestRelay(
+            configure: { $0.unhealthyAfter = .milliseconds(200) },
+            { relay in
+                // Claims cannot read the queue any more (as if the file were damaged under the relay).
+                try await relay.database.pool.write { db in
+                    try db.execute(sql: "ALTER TABLE deliveries RENAME TO deliveries_away")
+                }
+                try await poll(until: "health names the stuck worker") {
+                    let health = try await TestHTTP.request("\(relay.baseURL)/health")
+                    return health.status == 503 && health.body.contains("stuck: claims failing")
+                }
+                try await relay.database.pool.write { db in
+                    try db.execute(sql: "ALTER TABLE deliveries_away RENAME TO deliveries")
+                }
+                try await poll(until: "healthy again") {
+                    try await TestHTTP.request("\(relay.baseURL)/health").status == 200
+                }
+            })
+    }
+
     @Test("retention prunes topics closed longer than the endpoint retention and idle open ones; active ones stay")
     func retentionOfTopics() async throws {
         try await withTestRelay { relay in

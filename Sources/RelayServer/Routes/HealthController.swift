@@ -13,8 +13,9 @@ struct HealthController: Sendable {
     let worker: DeliveryWorker
     let hub: StreamHub
     let metrics: RelayMetrics
-    /// Writes failing (or waiting for a lock held elsewhere) longer than this make the relay unhealthy.
-    var writeTroubleLimit = RelayConfiguration.defaultWriteTroubleLimit
+    /// Writes or claims failing (or waiting for a lock held elsewhere) longer than this, or the
+    /// delivery loop standing still, make the relay unhealthy.
+    let unhealthyAfter: Duration
 
     func addRoutes(to router: Router<some RequestContext>) {
         router.get("/health") { _, _ -> Response in
@@ -39,10 +40,12 @@ struct HealthController: Sendable {
         var writesOK = true
         if let since = writeQueue.failingSince {
             body["writes_failing_since"] = Timestamp.format(since)
-            writesOK = Date().timeIntervalSince(since) < DurationText.seconds(writeTroubleLimit)
+            writesOK = Date().timeIntervalSince(since) < DurationText.seconds(unhealthyAfter)
         }
         body["writes"] = writesOK ? "ok" : "failing"
-        let healthy = body["database"] == "ok" && writesOK && worker.isRunning && hub.isRunning
+        let stuck = worker.stuckReason(after: unhealthyAfter)
+        if let stuck { body["worker"] = "stuck: \(stuck)" }
+        let healthy = body["database"] == "ok" && writesOK && stuck == nil && worker.isRunning && hub.isRunning
         body["status"] = healthy ? "ok" : "unavailable"
         return JSONResponse.make(status: healthy ? .ok : .serviceUnavailable, body)
     }

@@ -12,11 +12,13 @@ public struct ClaimedDelivery: Sendable, Equatable {
     public var service: ServiceRecord
     /// The profile to put in the body: the event's when it named this service, else the service's first profile.
     public var profileIdentifier: String?
+    /// The lease's expiry as stored: with ``attempt``, what fences this attempt's result.
+    public var lease: String?
 
     /// A claimed delivery.
     public init(
         id: Int64, webhookId: String, attempt: Int, event: EventRecord, service: ServiceRecord,
-        profileIdentifier: String?
+        profileIdentifier: String?, lease: String? = nil
     ) {
         self.id = id
         self.webhookId = webhookId
@@ -24,6 +26,7 @@ public struct ClaimedDelivery: Sendable, Equatable {
         self.event = event
         self.service = service
         self.profileIdentifier = profileIdentifier
+        self.lease = lease
     }
 }
 
@@ -103,11 +106,15 @@ public struct AttemptResult: Sendable, Equatable {
     public var next: Next
     /// Disable the service with this reason (410 Gone).
     public var disableReason: String?
+    /// The lease the attempt was made under (``ClaimedDelivery/lease``); nil: fenced by attempt only.
+    public var lease: String?
 
     public init(
         deliveryID: Int64, serviceID: Int64, attempt: Int, startedAt: Date, durationMs: Double, statusCode: Int?,
-        errorClass: String?, error: String?, responseBody: String?, next: Next, disableReason: String? = nil
+        errorClass: String?, error: String?, responseBody: String?, next: Next, disableReason: String? = nil,
+        lease: String? = nil
     ) {
+        self.lease = lease
         self.deliveryID = deliveryID
         self.serviceID = serviceID
         self.attempt = attempt
@@ -196,7 +203,7 @@ public enum DeliveryQueries {
                 UPDATE deliveries SET state = 'in_flight', attempt_count = attempt_count + 1, updated_at = ?,
                     lease_expires_at = ?
                 WHERE id = ? AND state = 'pending'
-                RETURNING id, event_id, webhook_id, attempt_count
+                RETURNING id, event_id, webhook_id, attempt_count, lease_expires_at
                 """)
         let time = now.sqlText
         var taken: [(row: Row, service: ServiceRecord)] = []
@@ -254,18 +261,34 @@ public enum DeliveryQueries {
             claimed.append(
                 ClaimedDelivery(
                     id: row["id"], webhookId: row["webhook_id"], attempt: row["attempt_count"], event: event,
-                    service: service, profileIdentifier: profile))
+                    service: service, profileIdentifier: profile, lease: row["lease_expires_at"]))
         }
         return claimed.sorted { $0.id < $1.id }
     }
 
+    /// What recording an attempt did.
+    public struct Recorded: Sendable, Equatable {
+        /// The attempt no longer held its lease (it expired and another attempt took the delivery,
+        /// or an admin changed it): the result is kept in `attempts` and changed nothing else.
+        public var stale = false
+        /// Why the service was disabled now, if it was.
+        public var disabled: String?
+
+        /// What an attempt's recording did.
+        public init(stale: Bool = false, disabled: String? = nil) {
+            self.stale = stale
+            self.disabled = disabled
+        }
+    }
+
     /// Records one attempt and its consequence in one write: the `attempts` row, the delivery's
     /// new state, the service's success/failure bookkeeping and, when due, disabling the service.
+    /// The delivery changes only while this attempt still holds its lease (in flight, same attempt
+    /// number and lease): a late result of a superseded attempt is only logged in `attempts`.
     /// - Parameter disableAfter: a service failing without success for this long is disabled.
-    /// - Returns: the reason the service was disabled now, if it was.
     @discardableResult
     public static func record(_ db: Database, _ result: AttemptResult, now: Date, disableAfter: Duration) throws
-        -> String?
+        -> Recorded
     {
         try db.cachedStatement(
             sql: """
@@ -278,6 +301,39 @@ public enum DeliveryQueries {
             result.next == .delivered ? "delivered" : "failed", result.statusCode, result.errorClass,
             result.error, result.responseBody,
         ])
+        // The fence: this attempt's lease, still held.
+        let fence = "id = ? AND state = 'in_flight' AND attempt_count = ? AND (? IS NULL OR lease_expires_at = ?)"
+        let fenceArguments: StatementArguments = [result.deliveryID, result.attempt, result.lease, result.lease]
+        let error = [result.errorClass, result.error].compactMap { $0 }.joined(separator: ": ")
+        switch result.next {
+        case .delivered:
+            try db.cachedStatement(
+                sql: """
+                    UPDATE deliveries SET state = 'delivered', delivered_at = ?, lease_expires_at = NULL, updated_at = ?,
+                        last_status = ?, last_error = NULL
+                    WHERE \(fence)
+                    """
+            ).execute(arguments: [now.sqlText, now.sqlText, result.statusCode] + fenceArguments)
+        case .retry(let at):
+            try db.cachedStatement(
+                sql: """
+                    UPDATE deliveries SET state = CASE WHEN (SELECT enabled FROM services WHERE id = ?) = 1
+                                                       THEN 'pending' ELSE 'paused' END,
+                        next_attempt_at = ?, lease_expires_at = NULL, updated_at = ?, last_status = ?, last_error = ?
+                    WHERE \(fence)
+                    """
+            ).execute(
+                arguments: [result.serviceID, at.sqlText, now.sqlText, result.statusCode, error] + fenceArguments)
+        case .dead:
+            try db.cachedStatement(
+                sql: """
+                    UPDATE deliveries SET state = 'dead', dead_at = ?, lease_expires_at = NULL, updated_at = ?,
+                        last_status = ?, last_error = ?
+                    WHERE \(fence)
+                    """
+            ).execute(arguments: [now.sqlText, now.sqlText, result.statusCode, error] + fenceArguments)
+        }
+        guard db.changesCount == 1 else { return Recorded(stale: true) }
         var disableReason = result.disableReason
         if result.next == .delivered {
             // At most once a second per service: rewriting the service row on every delivery
@@ -300,36 +356,6 @@ public enum DeliveryQueries {
                 disableReason = "failing since \(Timestamp.format(since)) without a success"
             }
         }
-        let error = [result.errorClass, result.error].compactMap { $0 }.joined(separator: ": ")
-        switch result.next {
-        case .delivered:
-            try db.cachedStatement(
-                sql: """
-                    UPDATE deliveries SET state = 'delivered', delivered_at = ?, lease_expires_at = NULL, updated_at = ?,
-                        last_status = ?, last_error = NULL
-                    WHERE id = ?
-                    """
-            ).execute(arguments: [now.sqlText, now.sqlText, result.statusCode, result.deliveryID])
-        case .retry(let at):
-            try db.cachedStatement(
-                sql: """
-                    UPDATE deliveries SET state = CASE WHEN (SELECT enabled FROM services WHERE id = ?) = 1
-                                                       THEN 'pending' ELSE 'paused' END,
-                        next_attempt_at = ?, lease_expires_at = NULL, updated_at = ?, last_status = ?, last_error = ?
-                    WHERE id = ?
-                    """
-            ).execute(arguments: [
-                result.serviceID, at.sqlText, now.sqlText, result.statusCode, error, result.deliveryID,
-            ])
-        case .dead:
-            try db.cachedStatement(
-                sql: """
-                    UPDATE deliveries SET state = 'dead', dead_at = ?, lease_expires_at = NULL, updated_at = ?,
-                        last_status = ?, last_error = ?
-                    WHERE id = ?
-                    """
-            ).execute(arguments: [now.sqlText, now.sqlText, result.statusCode, error, result.deliveryID])
-        }
         if let reason = disableReason,
             let identifier = try String.fetchOne(
                 db.cachedStatement(sql: "SELECT identifier FROM services WHERE id = ? AND enabled = 1"),
@@ -340,9 +366,9 @@ public enum DeliveryQueries {
                 try db.cachedStatement(sql: "UPDATE deliveries SET state = 'paused' WHERE id = ? AND state = 'pending'")
                     .execute(arguments: [result.deliveryID])
             }
-            return reason
+            return Recorded(disabled: reason)
         }
-        return nil
+        return Recorded()
     }
 
     /// When the worker should look again: the earliest due pending delivery of an enabled service,

@@ -22,6 +22,11 @@ struct ServeOptions: ParsableArguments {
     var lockWait: String?
     @Option(
         help:
+            "/health says 503 once writes or delivery claims have failed this long (env BIMRELAY_UNHEALTHY_AFTER; default 10s)."
+    )
+    var unhealthyAfter: String?
+    @Option(
+        help:
             "serviceIdentifier meaning every NEW_REVISION subscriber (env BIMRELAY_FANOUT_IDENTIFIER; default bimrelay)."
     )
     var fanoutIdentifier: String?
@@ -109,6 +114,8 @@ struct ServeOptions: ParsableArguments {
             ?? c.durability
         c.busyTimeout = try reader.duration(busyTimeout, "BIMRELAY_BUSY_TIMEOUT", "--busy-timeout") ?? c.busyTimeout
         c.lockWait = try reader.duration(lockWait, "BIMRELAY_LOCK_WAIT", "--lock-wait") ?? c.lockWait
+        c.unhealthyAfter =
+            try reader.duration(unhealthyAfter, "BIMRELAY_UNHEALTHY_AFTER", "--unhealthy-after") ?? c.unhealthyAfter
         c.fanOutIdentifier = reader.text(fanoutIdentifier, "BIMRELAY_FANOUT_IDENTIFIER") ?? c.fanOutIdentifier
         c.extendedDataFanOutIdentifier =
             reader.text(extendedDataFanoutIdentifier, "BIMRELAY_EXTENDED_DATA_FANOUT_IDENTIFIER")

@@ -1,0 +1,77 @@
+import Foundation
+import GRDB
+import RelayCore
+import RelayStore
+import RelayTestSupport
+import Testing
+
+/// An attempt's result counts only while the attempt holds its lease.
+@Suite("Attempt fencing")
+struct AttemptFencingTests {
+    static func result(_ claimed: ClaimedDelivery, next: AttemptResult.Next) -> AttemptResult {
+        AttemptResult(
+            deliveryID: claimed.id, serviceID: claimed.service.id!, attempt: claimed.attempt, startedAt: Date(),
+            durationMs: 1, statusCode: 200, errorClass: nil, error: nil, responseBody: nil, next: next,
+            lease: claimed.lease)
+    }
+
+    @Test("a late result of an attempt whose lease expired and was taken over is kept in attempts and changes nothing")
+    func staleResult() throws {
+        let (database, folder) = try StoreFixtures.database()
+        defer { folder.remove() }
+        let now = Date()
+        let (first, second) = try database.pool.write { db -> (ClaimedDelivery, ClaimedDelivery) in
+            let service = try StoreFixtures.service(db, identifier: "a")
+            try StoreFixtures.deliveries(db, serviceIDs: [service], state: "pending")
+            let first = try #require(try DeliveryQueries.claim(db, limit: 1, now: now, leaseMargin: .seconds(5)).first)
+            // The lease expires (the worker was stuck), the delivery is released and claimed again.
+            let later = now.addingTimeInterval(3600)
+            #expect(try DeliveryQueries.releaseExpiredLeases(db, now: later) == 1)
+            let second = try #require(
+                try DeliveryQueries.claim(db, limit: 1, now: later, leaseMargin: .seconds(5)).first)
+            return (first, second)
+        }
+        #expect(first.id == second.id && second.attempt == first.attempt + 1)
+        let late = try database.pool.write { db in
+            try DeliveryQueries.record(
+                db, Self.result(first, next: .delivered), now: now, disableAfter: .seconds(86_400))
+        }
+        #expect(late.stale)
+        try database.pool.read { (db: Database) throws in
+            #expect(try String.fetchOne(db, sql: "SELECT state FROM deliveries") == "in_flight")
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM attempts") == 1)
+            #expect(try Date.fetchOne(db, sql: "SELECT last_success_at FROM services") == nil)
+        }
+        let current = try database.pool.write { db in
+            try DeliveryQueries.record(
+                db, Self.result(second, next: .delivered), now: now, disableAfter: .seconds(86_400))
+        }
+        #expect(!current.stale)
+        #expect(
+            try database.pool.read { db in try String.fetchOne(db, sql: "SELECT state FROM deliveries") } == "delivered"
+        )
+    }
+
+    @Test("a result for a delivery an admin requeued meanwhile does not overwrite the requeue")
+    func requeuedMeanwhile() throws {
+        let (database, folder) = try StoreFixtures.database()
+        defer { folder.remove() }
+        let now = Date()
+        let claimed = try database.pool.write { db -> ClaimedDelivery in
+            let service = try StoreFixtures.service(db, identifier: "a")
+            try StoreFixtures.deliveries(db, serviceIDs: [service], state: "pending")
+            let claimed = try #require(
+                try DeliveryQueries.claim(db, limit: 1, now: now, leaseMargin: .seconds(5)).first)
+            // Released at a restart, then requeued by an admin: attempt count back to 0.
+            try DeliveryQueries.releaseAllLeases(db, now: now)
+            _ = try QueueQueries.retry(db, ids: [claimed.id], now: now)
+            return claimed
+        }
+        let recorded = try database.pool.write { db in
+            try DeliveryQueries.record(db, Self.result(claimed, next: .dead), now: now, disableAfter: .seconds(86_400))
+        }
+        #expect(recorded.stale)
+        #expect(
+            try database.pool.read { db in try String.fetchOne(db, sql: "SELECT state FROM deliveries") } == "pending")
+    }
+}
