@@ -53,6 +53,34 @@ struct DeliveryWorkerTests {
         await receiver.stop()
     }
 
+    @Test("BIMserver's callback token is cleared once every delivery of its event is settled, not before")
+    func callbackTokenCleared() async throws {
+        let receiver = try await TestReceiver.start()
+        try await withTestRelay { relay in
+            let producer = try await relay.issueToken(role: .producer)
+            try await relay.addService("on", url: receiver.url)
+            // Nothing listens on port 9: its first attempt fails and the next waits an hour.
+            try await relay.addService("later") { $0.retrySchedule = "1h" }
+            try await relay.ingestNewRevision(producer: producer, roid: 65539)
+            try await poll(until: "delivered to one, failed once at the other") {
+                let delivered = try await relay.count("deliveries", where: "state = 'delivered'")
+                let failed = try await relay.count("attempts", where: "outcome = 'failed'")
+                return delivered == 1 && failed == 1
+            }
+            // The pending delivery still needs it: the token stays.
+            #expect(try await relay.count("events", where: "token = '3a0e4b1c9d2f'") == 1)
+            try await relay.database.pool.write { db in
+                try db.execute(sql: "UPDATE services SET url = ? WHERE identifier = 'later'", arguments: [receiver.url])
+                _ = try QueueQueries.retry(db, ids: [2], now: Date())
+            }
+            try await poll(until: "delivered to both") {
+                try await relay.count("deliveries", where: "state = 'delivered'") == 2
+            }
+            #expect(try await relay.count("events", where: "token IS NULL") == 1)
+        }
+        await receiver.stop()
+    }
+
     @Test(
         "a service whose signing secret is not valid base64 gets nothing unsigned: the attempt fails as configuration")
     func unusableSecret() async throws {

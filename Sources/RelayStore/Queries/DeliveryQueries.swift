@@ -334,6 +334,17 @@ public enum DeliveryQueries {
             ).execute(arguments: [now.sqlText, now.sqlText, result.statusCode, error] + fenceArguments)
         }
         guard db.changesCount == 1 else { return Recorded(stale: true) }
+        if result.next == .delivered || result.next == .dead {
+            // BIMserver's callback token is a credential: kept only while a delivery may still need it.
+            try db.cachedStatement(
+                sql: """
+                    UPDATE events SET token = NULL
+                    WHERE id = (SELECT event_id FROM deliveries WHERE id = ?) AND token IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id
+                                      AND d.state IN ('pending', 'in_flight', 'paused'))
+                    """
+            ).execute(arguments: [result.deliveryID])
+        }
         var disableReason = result.disableReason
         if result.next == .delivered {
             // At most once a second per service: rewriting the service row on every delivery
