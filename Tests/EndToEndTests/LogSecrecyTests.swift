@@ -74,4 +74,35 @@ struct LogSecrecyTests {
             #expect(!log.contains(value), "the log shows a secret: \(value)")
         }
     }
+
+    @Test("user-supplied text reaches the text log and CLI tables with its control characters escaped")
+    func controlCharactersEscaped() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let (db, producer) = try await RelayExecutable.prepareDatabase(in: folder)
+        let relay = try await RelayProcess.start(database: db, arguments: ["--log-level", "info"])
+        // A service identifier that would clear the screen and forge a log line when its refusal is logged.
+        let forged = #"X\u001b[2J\n2026-11-30T00:00:00+0000 critical bimrelay: forged"#
+        let refused = try await TestHTTP.request(
+            "\(relay.baseURL)/json", method: "POST",
+            body:
+                #"{"request":{"interface":"RemoteServiceInterface","method":"getService","parameters":{"serviceIdentifier":"\#(forged)"}}}"#
+        )
+        #expect(refused.body.contains("No service found"))
+        let description = #"Check\u001b[31m in\nFAKE ROW"#
+        let topic = try await TestHTTP.request(
+            "\(relay.baseURL)/json", method: "POST",
+            body:
+                #"{"token":"\#(producer)","request":{"interface":"NotificationRegistryInterface","method":"registerProgressTopic","parameters":{"type":"UPLOAD","description":"\#(description)"}}}"#
+        )
+        #expect(topic.body.contains("result"), "\(topic.body)")
+        let listed = try await RelayExecutable.run(["topic", "list", "--db", db])
+        #expect(listed.status == 0)
+        #expect(!listed.stdout.contains("\u{1B}") && !listed.stdout.contains("\nFAKE ROW"), "\(listed.stdout)")
+        #expect(listed.stdout.contains(#"\u{1B}[31m in\nFAKE ROW"#), "\(listed.stdout)")
+        #expect(await relay.terminate() == 0)
+        #expect(!relay.log.contains("\u{1B}"))
+        #expect(!relay.log.split(separator: "\n").contains { $0.hasPrefix("2026-11-30T00:00:00+0000 critical") })
+        #expect(relay.log.contains(#"\u{1B}[2J\n2026-11-30"#), "\(relay.log)")
+    }
 }

@@ -25,7 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
             case .text:
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = level
-                return handler
+                return EscapingLogHandler(handler)
             case .json:
                 return JSONLogHandler(label: label, logLevel: level)
             }

@@ -3,8 +3,10 @@ import RelayCore
 
 /// Prints command results as an aligned table or as JSON.
 enum Printer {
-    /// Prints rows under headers, columns padded to their widest cell.
+    /// Prints rows under headers, columns padded to their widest cell. Control characters in cells
+    /// (a topic description, a service's response) are printed escaped.
     static func table(_ headers: [String], _ rows: [[String]]) {
+        let rows = rows.map { $0.map(ControlCharacters.escaped) }
         var widths = headers.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count {
@@ -21,11 +23,13 @@ enum Printer {
         if rows.isEmpty { print("(none)") }
     }
 
-    /// Prints `key: value` lines, keys aligned.
+    /// Prints `key: value` lines, keys aligned, control characters in values escaped.
     static func fields(_ pairs: [(String, String)]) {
         let width = pairs.map(\.0.count).max() ?? 0
         for (key, value) in pairs {
-            print((key + ":").padding(toLength: width + 1, withPad: " ", startingAt: 0) + " " + value)
+            print(
+                (key + ":").padding(toLength: width + 1, withPad: " ", startingAt: 0) + " "
+                    + ControlCharacters.escaped(value))
         }
     }
 
