@@ -5,7 +5,9 @@ let package = Package(
     name: "bimrelay",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "bimrelay", targets: ["bimrelay"])
+        .executable(name: "bimrelay", targets: ["bimrelay"]),
+        // For the fuzzers in Fuzz/ (a package of their own, built with -sanitize=fuzzer).
+        .library(name: "RelayCore", targets: ["RelayCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -54,10 +54,11 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let defaultHandshakeTimeout = Duration.seconds(30)
     /// Open `/stream` sockets at once, over all clients.
     public static let defaultMaxStreamConnections = 10_000
-    /// Endpoints one token may keep (the oldest dropped one makes room for a new one).
-    public static let defaultMaxEndpointsPerToken = 100
+    /// Endpoints one token may keep (the oldest dropped one makes room for a new one): room for an
+    /// application that shares one client token among its users' browsers.
+    public static let defaultMaxEndpointsPerToken = 1_000
     /// Registrations one token may hold over all its endpoints.
-    public static let defaultMaxSubscriptionsPerToken = 1_000
+    public static let defaultMaxSubscriptionsPerToken = 10_000
     /// How often background retention looks for rows past their horizon.
     public static let defaultRetentionInterval = Duration.seconds(60)
     /// Origins allowed by CORS (`*`: any, like BIMserver's default).

@@ -105,37 +105,40 @@ struct StreamController: Sendable {
     private func receive(
         _ text: String, connection: StreamConnection, endpointID: inout Int64?, logger: Logger
     ) async -> Bool {
-        guard let message = try? JSONValue.parse(text), message.objectPairs != nil else { return true }
-        if message["hb"] != nil { return true }
-        // BIMserver's binary download channel (`{"action":"download","topicId":…}`), checked before
-        // `token` as BIMserver does: the relay holds no models, so it says so and opens no endpoint.
-        if message["action"] != nil {
+        let token: String
+        let requested: (endpointID: Int64?, seq: Int64)
+        switch StreamMessage(text) {
+        case .heartbeat, .ignored:
+            return true
+        case .action:
+            // BIMserver's binary download channel (`{"action":"download","topicId":…}`), checked before
+            // `token` as BIMserver does: the relay holds no models, so it says so and opens no endpoint.
             logger.info("stream frame refused: download action")
             connection.offer([.text(Self.actionRefusal)])
             return true
-        }
-        if message["request"] != nil {
+        case .request(let parsed, let id):
             guard endpointID != nil else {
                 // Requests come after the handshake: an anonymous socket gets nothing done.
                 connection.offer([
                     .text(
-                        APIResponse.failure(
-                            id: message["id"], .user(#"Send {"token": …} on /stream before any request"#)
-                        ).serialized)
+                        APIResponse.failure(id: id, .user(#"Send {"token": …} on /stream before any request"#))
+                            .serialized)
                 ])
                 return true
             }
             let answer: String
-            do {
-                let request = try APIRequest.parse(message)
+            switch parsed {
+            case .success(let request):
                 answer = await dispatcher.answer(request, token: request.token, idempotencyKey: nil).body
-            } catch {
-                answer = APIResponse.failure(id: message["id"], .user("\(error)")).serialized
+            case .failure(let exception):
+                answer = APIResponse.failure(id: id, exception).serialized
             }
             connection.offer([.text(answer)])
             return true
+        case .handshake(let value, let endpoint, let seq):
+            token = value
+            requested = (endpoint, seq)
         }
-        guard let token = message["token"]?.stringValue else { return true }
         do {
             guard
                 let credential = try await database.pool.read({ db in try TokenQueries.authenticate(db, token: token) })
@@ -146,7 +149,7 @@ struct StreamController: Sendable {
             }
             if let previous = endpointID { await drop(previous, connection: connection) }
             let (endpoint, after, reply, generation) = try await open(
-                credential, requested: message["endpointid"], seq: message["seq"])
+                credential, requestedID: requested.endpointID, requestedSeq: requested.seq)
             endpointID = endpoint
             connection.generation.store(generation, ordering: .relaxed)
             hub.attach(connection, endpointID: endpoint)
@@ -171,13 +174,11 @@ struct StreamController: Sendable {
     /// Resumes the requested endpoint (same user, still retained), or the token's last dropped
     /// endpoint for a token-only reconnect, or creates one. Returns the id, the seq to replay
     /// after, the reply text, and the connection's generation.
-    private func open(_ credential: TokenRecord, requested: JSONValue?, seq: JSONValue?) async throws -> (
+    private func open(_ credential: TokenRecord, requestedID: Int64?, requestedSeq: Int64) async throws -> (
         Int64, Int64, String, Int64
     ) {
         let now = Date()
         let cutoff = now.addingTimeInterval(-DurationText.seconds(configuration.endpointRetention))
-        let requestedID: Int64? = if case .int(let id)? = requested { id } else { nil }
-        let requestedSeq: Int64 = if case .int(let value)? = seq { max(0, value) } else { 0 }
         return try await writeQueue.submit { db in
             if let requestedID {
                 if let endpoint = try StreamQueries.endpoint(db, id: requestedID), endpoint.user == credential.user,

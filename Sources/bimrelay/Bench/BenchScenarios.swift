@@ -33,6 +33,11 @@ struct BenchScenarios: Sendable {
         var configuration = RelayConfiguration()
         configuration.databasePath = database.path
         configuration.port = 0
+        // The bench measures capacity: one token drives all its clients, and the fan-out scenario
+        // holds 10,000 sockets, so the per-token and connection limits (policies) are lifted.
+        configuration.maxStreamConnections = 1_000_000
+        configuration.maxEndpointsPerToken = 1_000_000
+        configuration.maxSubscriptionsPerToken = 10_000_000
         return try await RunningRelay.start(
             configuration: configuration, database: database, logger: quietLogger, runWorker: runWorker)
     }

@@ -74,10 +74,10 @@ struct ServeOptions: ParsableArguments {
     var maxStreamConnections: String?
     @Option(
         help:
-            "Endpoints one token keeps; the oldest dropped one makes room (env BIMRELAY_MAX_ENDPOINTS_PER_TOKEN; default 100)."
+            "Endpoints one token keeps; the oldest dropped one makes room (env BIMRELAY_MAX_ENDPOINTS_PER_TOKEN; default 1000)."
     )
     var maxEndpointsPerToken: String?
-    @Option(help: "Registrations one token may hold (env BIMRELAY_MAX_SUBSCRIPTIONS_PER_TOKEN; default 1000).")
+    @Option(help: "Registrations one token may hold (env BIMRELAY_MAX_SUBSCRIPTIONS_PER_TOKEN; default 10000).")
     var maxSubscriptionsPerToken: String?
     @Option(
         help:

@@ -1,0 +1,16 @@
+// swift-tools-version:6.1
+// libFuzzer targets for what peers send the relay. Build and run them with scripts/fuzz: they need
+// `-sanitize=fuzzer,address -parse-as-library`, which this package's targets get from the script.
+import PackageDescription
+
+let package = Package(
+    name: "bimrelay-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "bimrelay", path: "..")],
+    targets: [
+        .executableTarget(
+            name: "FuzzJSONEnvelope", dependencies: [.product(name: "RelayCore", package: "bimrelay")]),
+        .executableTarget(
+            name: "FuzzStreamMessage", dependencies: [.product(name: "RelayCore", package: "bimrelay")]),
+    ]
+)
