@@ -8,9 +8,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "bimrelay", path: "..")],
     targets: [
+        .target(name: "FuzzDriver"),
         .executableTarget(
-            name: "FuzzJSONEnvelope", dependencies: [.product(name: "RelayCore", package: "bimrelay")]),
+            name: "FuzzJSONEnvelope", dependencies: ["FuzzDriver", .product(name: "RelayCore", package: "bimrelay")]),
         .executableTarget(
-            name: "FuzzStreamMessage", dependencies: [.product(name: "RelayCore", package: "bimrelay")]),
+            name: "FuzzStreamMessage", dependencies: ["FuzzDriver", .product(name: "RelayCore", package: "bimrelay")]),
     ]
 )

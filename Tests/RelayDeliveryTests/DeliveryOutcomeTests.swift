@@ -44,6 +44,10 @@ struct DeliveryOutcomeTests {
         #expect(RetryAfter.parse("Wed, 15 Jul 2026 08:00:30 GMT", now: base) == .seconds(30))
         #expect(RetryAfter.parse("soon", now: base) == nil)
         #expect(RetryAfter.parse("-5", now: base) == nil)
+        // RFC 9110's obsolete forms are read too.
+        #expect(RetryAfter.parse("Wednesday, 15-Jul-26 08:00:30 GMT", now: base) == .seconds(30))
+        #expect(RetryAfter.parse("Wed Jul 15 08:00:30 2026", now: base) == .seconds(30))
+        #expect(RetryAfter.parse("Wed, 15 Jul 2026 25:00:30 GMT", now: base) == nil)
     }
 
     @Test("Retry-After from a peer is clamped to 0…24 h whatever it says, and never traps")

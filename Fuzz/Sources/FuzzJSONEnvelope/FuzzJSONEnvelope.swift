@@ -1,3 +1,4 @@
+import FuzzDriver
 import RelayCore
 
 /// `POST /json` bodies: the JSON parser, the envelope reader, every parameter accessor and the

@@ -1,4 +1,5 @@
 import Foundation
+import FuzzDriver
 import RelayCore
 
 /// `/stream` text frames and the other peer text the relay reads: frame classification (as the

@@ -309,7 +309,9 @@ struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
-        guard let value = Double(text) else { throw error("invalid number") }
+        // A number too large for a Double (1e999) is refused rather than read as infinity, which
+        // JSON cannot write back (found by the FuzzJSONEnvelope fuzzer).
+        guard let value = Double(text), value.isFinite else { throw error("number out of range") }
         return .double(value)
     }
 }
