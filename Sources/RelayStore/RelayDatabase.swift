@@ -46,7 +46,7 @@ public final class RelayDatabase: Sendable {
         }
         if mode == .createAndMigrate, !FileManager.default.fileExists(atPath: path) {
             // Created by us with 0600 before SQLite opens it (an empty file is an empty database).
-            FileManager.default.createFile(
+            _ = FileManager.default.createFile(
                 atPath: path, contents: nil, attributes: [.posixPermissions: Self.filePermissions])
         }
         var configuration = Configuration()

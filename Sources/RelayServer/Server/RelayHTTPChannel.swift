@@ -64,7 +64,6 @@ struct RelayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             }
             // An upgrade on a kept-alive connection (the first request's went through NIO's upgrader).
             guard let accept = Self.acceptValue(request), request.uri.path == Self.streamPath else {
-                var writer = writer
                 try await writer.writeResponse(
                     HTTPResponse(status: .badRequest, headerFields: [.connection: "close", .contentLength: "0"]))
                 throw UpgradeSwitch.Refused()
