@@ -18,7 +18,8 @@ struct AttemptRecorderTests {
         let claimed = try await database.pool.write { db in
             let service = try StoreFixtures.service(db, identifier: "a")
             try StoreFixtures.deliveries(db, serviceIDs: [service, service], state: "pending")
-            let claimed = try DeliveryQueries.claim(db, limit: 2, now: Date(), leaseMargin: .seconds(5))
+            let claimed = try DeliveryQueries.claim(
+                db, limit: 2, now: Date().addingTimeInterval(1), leaseMargin: .seconds(5))
             // One delivery disappears under its attempt (an admin's hand delete): its record fails.
             try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [claimed[0].id])
             return claimed

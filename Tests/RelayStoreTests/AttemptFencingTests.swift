@@ -19,7 +19,8 @@ struct AttemptFencingTests {
     func staleResult() throws {
         let (database, folder) = try StoreFixtures.database()
         defer { folder.remove() }
-        let now = Date()
+        // A second ahead: the fixtures stamp next_attempt_at with the database clock, after this line.
+        let now = Date().addingTimeInterval(1)
         let (first, second) = try database.pool.write { db -> (ClaimedDelivery, ClaimedDelivery) in
             let service = try StoreFixtures.service(db, identifier: "a")
             try StoreFixtures.deliveries(db, serviceIDs: [service], state: "pending")
@@ -56,7 +57,8 @@ struct AttemptFencingTests {
     func requeuedMeanwhile() throws {
         let (database, folder) = try StoreFixtures.database()
         defer { folder.remove() }
-        let now = Date()
+        // A second ahead: the fixtures stamp next_attempt_at with the database clock, after this line.
+        let now = Date().addingTimeInterval(1)
         let claimed = try database.pool.write { db -> ClaimedDelivery in
             let service = try StoreFixtures.service(db, identifier: "a")
             try StoreFixtures.deliveries(db, serviceIDs: [service], state: "pending")
