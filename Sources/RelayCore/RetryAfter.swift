@@ -43,7 +43,8 @@ enum HTTPDate {
             month = months.firstIndex(of: parts[2]).map { $0 + 1 }
             year = Int(parts[3])
             time = Substring(parts[4])
-            if let two = year, parts[3].count == 2 { year = two < 70 ? 2000 + two : 1900 + two }
+            // RFC 9110: a two-digit year more than 50 years ahead is in the past century.
+            if let two = year, parts[3].count == 2 { year = two < 50 ? 2000 + two : 1900 + two }
         } else {  // asctime: weekday month day time year
             month = months.firstIndex(of: parts[1]).map { $0 + 1 }
             day = Int(parts[2])

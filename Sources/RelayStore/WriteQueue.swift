@@ -176,12 +176,14 @@ public final class WriteQueue: Service, Sendable {
     private func write(_ batch: [Job]) {
         let started = ContinuousClock.now
         while true {
+            let ran = Atomic<Bool>(false)
             do {
-                try commit(batch)
+                try commit(batch, ran: ran)
                 troubleSince.withLock { $0 = nil }
                 return
             } catch let error as DatabaseError
-                where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+                where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED)
+                && !ran.load(ordering: .relaxed)
             {
                 // Another connection holds the write lock: BEGIN IMMEDIATE failed after the busy
                 // timeout, before any job ran. Keep the batch and try again, up to `lockWait`:
@@ -195,7 +197,11 @@ public final class WriteQueue: Service, Sendable {
                         "the database is locked by another connection; writes wait for it",
                         metadata: ["jobs": "\(batch.count)", "limit": "\(DurationText.format(lockWait))"])
                 }
-                if ContinuousClock.now - started < lockWait { continue }
+                if ContinuousClock.now - started < lockWait {
+                    // SQLITE_LOCKED does not wait in the busy handler: do not spin.
+                    if error.resultCode == .SQLITE_LOCKED { Thread.sleep(forTimeInterval: 0.05) }
+                    continue
+                }
                 logger.error(
                     "write transaction failed: the database stayed locked",
                     metadata: ["jobs": "\(batch.count)", "waited": "\(DurationText.format(lockWait))"])
@@ -211,8 +217,13 @@ public final class WriteQueue: Service, Sendable {
     }
 
     /// One transaction for the batch; runs each job's completion after the commit.
-    private func commit(_ batch: [Job]) throws {
-        let completions = try database.pool.write { db in batch.map { $0.execute(db) } }
+    /// - Parameter ran: set once the jobs start: a batch is retried only if none ran (jobs may
+    ///   change memory as well as the database, and must run once).
+    private func commit(_ batch: [Job], ran: borrowing Atomic<Bool>) throws {
+        let completions = try database.pool.write { db in
+            ran.store(true, ordering: .relaxed)
+            return batch.map { $0.execute(db) }
+        }
         totals.withLock {
             $0.batches += 1
             $0.jobs += batch.count

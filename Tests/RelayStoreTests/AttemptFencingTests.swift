@@ -76,4 +76,26 @@ struct AttemptFencingTests {
         #expect(
             try database.pool.read { db in try String.fetchOne(db, sql: "SELECT state FROM deliveries") } == "pending")
     }
+
+    @Test("a late 410 Gone still disables the service: it describes the service, not the lease")
+    func lateGone() throws {
+        let (database, folder) = try StoreFixtures.database()
+        defer { folder.remove() }
+        // A second ahead: the fixtures stamp next_attempt_at with the database clock, after this line.
+        let now = Date().addingTimeInterval(1)
+        let first = try database.pool.write { db -> ClaimedDelivery in
+            let service = try StoreFixtures.service(db, identifier: "a")
+            try StoreFixtures.deliveries(db, serviceIDs: [service], state: "pending")
+            let first = try #require(try DeliveryQueries.claim(db, limit: 1, now: now, leaseMargin: .seconds(5)).first)
+            try DeliveryQueries.releaseAllLeases(db, now: now)
+            return first
+        }
+        var gone = Self.result(first, next: .retry(at: now))
+        gone.disableReason = "the service answered 410 Gone"
+        let recorded = try database.pool.write { db in
+            try DeliveryQueries.record(db, gone, now: now, disableAfter: .seconds(86_400))
+        }
+        #expect(recorded.stale && recorded.disabled != nil)
+        #expect(try database.pool.read { db in try Bool.fetchOne(db, sql: "SELECT enabled FROM services") } == false)
+    }
 }

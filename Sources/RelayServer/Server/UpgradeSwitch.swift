@@ -66,18 +66,22 @@ final class UpgradeSwitch: ChannelDuplexHandler, RemovableChannelHandler {
             guard let socket = upgradeSwitch.context, upgradeSwitch.webSocket == nil else {
                 throw ChannelError.inappropriateOperationForState
             }
-            let response = ByteBuffer(
-                string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    + "Sec-WebSocket-Accept: \(acceptValue)\r\n\r\n")
-            socket.writeAndFlush(NIOAny(response), promise: nil)
             let junction = Junction(socket: socket)
             try operations.addHandler(junction)
             try operations.addHandler(WebSocketFrameEncoder())
             try operations.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrameSize)))
             try operations.addHandler(WebSocketProtocolErrorHandler())
             upgradeSwitch.webSocket = try operations.context(handler: junction)
-            return try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+            let webSocket = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+            // The 101 goes out once the WebSocket side stands, ahead of any frame. A client must wait
+            // for it before sending frames (RFC 6455 §4.1); bytes sent earlier would stay in the
+            // HTTP decoder, which stops parsing after an upgrade request.
+            let response = ByteBuffer(
+                string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Accept: \(acceptValue)\r\n\r\n")
+            socket.writeAndFlush(NIOAny(response), promise: nil)
+            return webSocket
         }
     }
 }

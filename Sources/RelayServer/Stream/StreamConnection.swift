@@ -40,6 +40,9 @@ final class StreamConnection: Sendable {
     let drained = Wakeup()
     /// The endpoint attached to the socket; 0 before the handshake.
     let endpoint = Atomic<Int64>(0)
+    /// Set once a token frame arrived (the handshake timeout then no longer applies, even while
+    /// the endpoint's write waits for the database).
+    let handshakeReceived = Atomic<Bool>(false)
     /// Which connection of that endpoint this socket is (a resume elsewhere makes it stale).
     let generation = Atomic<Int64>(0)
 

@@ -50,7 +50,7 @@ struct StreamController: Sendable {
             group.addTask {
                 // A socket that never sends its token holds nothing for long.
                 try? await Task.sleep(for: handshakeTimeout)
-                guard !Task.isCancelled, connection.endpoint.load(ordering: .relaxed) == 0 else {
+                guard !Task.isCancelled, !connection.handshakeReceived.load(ordering: .relaxed) else {
                     return .attachedInTime
                 }
                 logger.info("stream closed: no token within the handshake timeout")
@@ -136,6 +136,7 @@ struct StreamController: Sendable {
             connection.offer([.text(answer)])
             return true
         case .handshake(let value, let endpoint, let seq):
+            connection.handshakeReceived.store(true, ordering: .relaxed)
             token = value
             requested = (endpoint, seq)
         }

@@ -333,7 +333,18 @@ public enum DeliveryQueries {
                     """
             ).execute(arguments: [now.sqlText, now.sqlText, result.statusCode, error] + fenceArguments)
         }
-        guard db.changesCount == 1 else { return Recorded(stale: true) }
+        guard db.changesCount == 1 else {
+            // A 410 describes the service, not the lease: a late one still disables it.
+            if let reason = result.disableReason,
+                let identifier = try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT identifier FROM services WHERE id = ? AND enabled = 1"),
+                    arguments: [result.serviceID])
+            {
+                _ = try ServiceQueries.disable(db, identifier, reason: reason, now: now)
+                return Recorded(stale: true, disabled: reason)
+            }
+            return Recorded(stale: true)
+        }
         if result.next == .delivered || result.next == .dead {
             // BIMserver's callback token is a credential: kept only while a delivery may still need it.
             try db.cachedStatement(
