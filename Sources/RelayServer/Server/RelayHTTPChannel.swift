@@ -46,7 +46,8 @@ struct RelayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let http1: HTTP1Channel.Configuration
     let webSocket: WebSocketServerConfiguration
-    let onStream: WebSocketDataHandler<StreamContext>
+    /// Runs one `/stream` session (the same for both upgrade paths).
+    let session: @Sendable (NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, Logger) async -> Void
 
     /// A channel answering HTTP with `routerResponder` and WebSocket sessions with `onStream`.
     init(
@@ -55,9 +56,9 @@ struct RelayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     ) {
         self.http1 = http1
         self.webSocket = webSocket
-        self.onStream = onStream
         let maxFrameSize = webSocket.maxFrameSize
         let session = Self.session(configuration: webSocket, handler: onStream)
+        self.session = session
         responder = { request, writer, channel in
             guard request.headers[.upgrade]?.lowercased() == "websocket" else {
                 return try await routerResponder(request, writer, channel)
@@ -178,7 +179,7 @@ struct RelayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 }
             case .websocket(let channel, let logger):
                 logger.debug("WebSocket upgrade on a connection's first request")
-                await Self.session(configuration: webSocket, handler: onStream)(channel, logger)
+                await session(channel, logger)
             }
         } catch let error as ChannelError where error == .inputClosed {
             logger.trace("connection closed before its first request")

@@ -336,11 +336,8 @@ public enum DeliveryQueries {
         guard db.changesCount == 1 else {
             // A 410 describes the service, not the lease: a late one still disables it.
             if let reason = result.disableReason,
-                let identifier = try String.fetchOne(
-                    db.cachedStatement(sql: "SELECT identifier FROM services WHERE id = ? AND enabled = 1"),
-                    arguments: [result.serviceID])
+                try disableService(db, id: result.serviceID, reason: reason, now: now)
             {
-                _ = try ServiceQueries.disable(db, identifier, reason: reason, now: now)
                 return Recorded(stale: true, disabled: reason)
             }
             return Recorded(stale: true)
@@ -378,12 +375,7 @@ public enum DeliveryQueries {
                 disableReason = "failing since \(Timestamp.format(since)) without a success"
             }
         }
-        if let reason = disableReason,
-            let identifier = try String.fetchOne(
-                db.cachedStatement(sql: "SELECT identifier FROM services WHERE id = ? AND enabled = 1"),
-                arguments: [result.serviceID])
-        {
-            _ = try ServiceQueries.disable(db, identifier, reason: reason, now: now)
+        if let reason = disableReason, try disableService(db, id: result.serviceID, reason: reason, now: now) {
             if case .retry = result.next {
                 try db.cachedStatement(sql: "UPDATE deliveries SET state = 'paused' WHERE id = ? AND state = 'pending'")
                     .execute(arguments: [result.deliveryID])
@@ -391,6 +383,17 @@ public enum DeliveryQueries {
             return Recorded(disabled: reason)
         }
         return Recorded()
+    }
+
+    /// Disables service `id` with `reason` if it is enabled; returns whether it was.
+    private static func disableService(_ db: Database, id: Int64, reason: String, now: Date) throws -> Bool {
+        guard
+            let identifier = try String.fetchOne(
+                db.cachedStatement(sql: "SELECT identifier FROM services WHERE id = ? AND enabled = 1"),
+                arguments: [id])
+        else { return false }
+        _ = try ServiceQueries.disable(db, identifier, reason: reason, now: now)
+        return true
     }
 
     /// When the worker should look again: the earliest due pending delivery of an enabled service,
