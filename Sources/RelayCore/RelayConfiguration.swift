@@ -63,6 +63,14 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let defaultRetentionInterval = Duration.seconds(60)
     /// Origins allowed by CORS (`*`: any, like BIMserver's default).
     public static let defaultAllowedOrigins = ["*"]
+    /// Gateway mode: how long one forwarded call (or one question the relay asks BIMserver) may take.
+    public static let defaultUpstreamTimeout = Duration.seconds(60)
+    /// Gateway mode: how long BIMserver's answer about a token (who it is, which projects it may
+    /// read) is trusted before BIMserver is asked again.
+    public static let defaultUpstreamAuthCache = Duration.seconds(30)
+    /// Gateway mode: the largest BIMserver reply the relay reads whole (an answer it splits into a
+    /// mixed envelope's reply, or its own questions); replies forwarded whole are streamed, not read.
+    public static let upstreamMaxReplyBytes = 64 << 20
 
     /// The SQLite file.
     public var databasePath = defaultDatabasePath
@@ -124,6 +132,12 @@ public struct RelayConfiguration: Sendable, Equatable {
 
     /// See ``defaultRetentionInterval``.
     public var retentionInterval = defaultRetentionInterval
+    /// Gateway mode: BIMserver's base URL (`http://bimserver:8080`, without `/json`); nil: the plain relay.
+    public var upstream: String?
+    /// See ``defaultUpstreamTimeout``.
+    public var upstreamTimeout = defaultUpstreamTimeout
+    /// See ``defaultUpstreamAuthCache``.
+    public var upstreamAuthCache = defaultUpstreamAuthCache
     /// When set, `GET /metrics` answers only `Authorization: Bearer <this>` (kept as its SHA-256).
     public var metricsTokenHash: String?
     /// Log lines as text (swift-log's format) or one JSON object per line.
@@ -150,6 +164,23 @@ public struct RelayConfiguration: Sendable, Equatable {
         case fanOutIdentifier: method.trigger
         default: nil
         }
+    }
+
+    /// BIMserver's base URL as `--upstream` takes it: `http(s)://host[:port][/path]`, without a
+    /// trailing slash or `/json`; an empty text turns gateway mode off.
+    public static func upstreamURL(_ text: String) throws -> String? {
+        var url = text.trimmingCharacters(in: .whitespaces)
+        guard !url.isEmpty else { return nil }
+        while url.hasSuffix("/") { url.removeLast() }
+        if url.hasSuffix("/json") { url.removeLast(5) }
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty,
+            components.query == nil, components.fragment == nil, components.user == nil
+        else {
+            throw RelayError.invalidArgument(
+                "--upstream must be BIMserver's address, such as http://bimserver:8080 (got '\(text)')")
+        }
+        return url
     }
 
     /// The trigger a fan-out identifier stands for (its descriptor's trigger), nil for other identifiers.

@@ -19,10 +19,11 @@ public struct DeliveryRequest: Sendable, Equatable {
     }
 
     /// Builds the request for `delivery`, signed at `now`.
-    public init(_ delivery: ClaimedDelivery, now: Date) {
+    /// - Parameter apiURL: the `apiUrl` to send instead of BIMserver's (gateway mode: the relay's).
+    public init(_ delivery: ClaimedDelivery, now: Date, apiURL: String? = nil) {
         let service = delivery.service
         url = service.deliveryURL
-        body = Self.body(delivery).serialized
+        body = Self.body(delivery, apiURL: apiURL).serialized
         let timestamp = Int64(now.timeIntervalSince1970)
         var headers: [(String, String)] = [
             ("Content-Type", "application/json; charset=UTF-8"),
@@ -42,8 +43,8 @@ public struct DeliveryRequest: Sendable, Equatable {
 
     /// `{"request": {"interface", "method", "parameters"}}` with the parameters in BIMserver's
     /// declaration order, the service's own identifier and user token, and BIMserver's token and
-    /// API URL as received.
-    public static func body(_ delivery: ClaimedDelivery) -> JSONValue {
+    /// API URL as received (or `apiURL`, when given).
+    public static func body(_ delivery: ClaimedDelivery, apiURL: String? = nil) -> JSONValue {
         let event = delivery.event
         let method = NotificationMethod(rawValue: event.method) ?? .newRevision
         let values: [String: JSONValue] = [
@@ -51,7 +52,7 @@ public struct DeliveryRequest: Sendable, Equatable {
             "serviceIdentifier": .string(delivery.service.identifier),
             "profileIdentifier": .string(delivery.profileIdentifier),
             "userToken": .string(delivery.service.userToken),
-            "token": .string(event.token), "apiUrl": .string(event.apiUrl),
+            "token": .string(event.token), "apiUrl": .string(apiURL ?? event.apiUrl),
         ]
         let parameters = method.parameterNames.map { ($0, values[$0] ?? .null) }
         return .object([

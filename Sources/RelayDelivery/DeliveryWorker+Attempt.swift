@@ -12,7 +12,7 @@ extension DeliveryWorker {
     func attempt(_ delivery: ClaimedDelivery, client: HTTPClient) async -> ClaimedDelivery? {
         let started = Date()
         let clock = ContinuousClock.now
-        let request = DeliveryRequest(delivery, now: started)
+        let request = DeliveryRequest(delivery, now: started, apiURL: settings.apiURL?())
         let (outcome, body) =
             request.isSigned
             ? await send(request, timeout: .milliseconds(delivery.service.timeoutMs), client: client)

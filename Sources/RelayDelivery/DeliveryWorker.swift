@@ -29,6 +29,9 @@ public final class DeliveryWorker: Service, Sendable {
         public var leaseMargin = Duration.seconds(30)
         /// The longest sleep between two looks at the database.
         public var pollInterval = Duration.seconds(1)
+        /// Gateway mode: the `apiUrl` put in notifications instead of BIMserver's (the relay's public
+        /// URL), read when a request is built; nil passes BIMserver's on.
+        public var apiURL: (@Sendable () -> String)?
 
         /// Settings from the relay's configuration.
         public init(_ configuration: RelayConfiguration = RelayConfiguration()) {

@@ -32,6 +32,8 @@ public struct RelayRuntime: Sendable {
     public let streamHub: StreamHub
     /// Deletes rows past their retention.
     public let retention: Retention
+    /// Gateway mode: BIMserver behind the relay; nil for the plain relay.
+    public let upstream: Upstream?
     /// What `GET /metrics` prints.
     public let metricsRegistry: PrometheusCollectorRegistry
     /// Makes the relay's metrics into ``metricsRegistry``; `serve` also bootstraps swift-metrics with it.
@@ -57,12 +59,23 @@ public struct RelayRuntime: Sendable {
         deliveryWakeup = Wakeup()
         streamHub = StreamHub(writeQueue: writeQueue, metrics: metrics)
         retention = Retention(database: database, writeQueue: writeQueue, configuration: configuration, logger: logger)
+        let upstream = configuration.upstream.map { url in
+            Upstream(
+                baseURL: url, timeout: configuration.upstreamTimeout, connectTimeout: configuration.connectTimeout,
+                logger: logger)
+        }
+        self.upstream = upstream
         dispatcher = APIDispatcher(
             configuration: configuration, publicURL: publicURL, database: database, writeQueue: writeQueue,
-            deliveryWakeup: deliveryWakeup, streamHub: streamHub, metrics: metrics, logger: logger)
+            deliveryWakeup: deliveryWakeup, streamHub: streamHub, metrics: metrics, upstream: upstream, logger: logger)
+        var settings = DeliveryWorker.Settings(configuration)
+        if upstream != nil {
+            // Services call back the relay: their progress is stored, their other calls forwarded.
+            settings.apiURL = { publicURL.value }
+        }
         let worker = DeliveryWorker(
-            database: database, writeQueue: writeQueue, wakeup: deliveryWakeup, settings: .init(configuration),
-            logger: logger, metrics: metrics)
+            database: database, writeQueue: writeQueue, wakeup: deliveryWakeup, settings: settings, logger: logger,
+            metrics: metrics)
         self.worker = worker
 
         let router = Router(context: BasicRequestContext.self)
@@ -101,7 +114,7 @@ public struct RelayRuntime: Sendable {
             },
             logger: logger
         )
-        services = [writeQueue, worker, streamHub, retention, app]
+        services = [writeQueue, worker, streamHub, retention] + (upstream.map { [$0] } ?? []) + [app]
     }
 
     /// Prometheus output with buckets fitting the relay's histograms.

@@ -11,6 +11,7 @@ public final class TestStreamClient: Sendable {
     private struct State {
         var received: [String] = []
         var read = 0
+        var binaries: [[UInt8]] = []
         var closed = false
         var closeCode: Int?
     }
@@ -50,8 +51,13 @@ public final class TestStreamClient: Sendable {
                         try await outbound.close(.normalClosure, reason: nil)
                     }
                     for try await message in inbound.messages(maxSize: 1 << 24) {
-                        if case .text(let text) = message {
+                        switch message {
+                        case .text(let text):
                             holder.withLock { $0 }?.state.withLock { $0.received.append(text) }
+                        case .binary(let buffer):
+                            holder.withLock { $0 }?.state.withLock {
+                                $0.binaries.append(Array(buffer.readableBytesView))
+                            }
                         }
                     }
                     group.cancelAll()
@@ -95,6 +101,9 @@ public final class TestStreamClient: Sendable {
     public func nextJSON(timeout: Duration = .seconds(10)) async throws -> JSONValue {
         try JSONValue.parse(try await next(timeout: timeout))
     }
+
+    /// Binary messages received so far, in order.
+    public var binaries: [[UInt8]] { state.withLock { $0.binaries } }
 
     /// Messages received and not read yet.
     public var unread: Int { state.withLock { $0.received.count - $0.read } }

@@ -1,4 +1,5 @@
 import Foundation
+import RelayCore
 import RelayTestSupport
 import Testing
 
@@ -69,84 +70,149 @@ struct DeployTests {
         #expect(await relay.terminate() == 0)
     }
 
+    /// nginx running `site` (a file of deploy/ with its addresses, ports and certificate paths
+    /// replaced), with a self-signed certificate, on two free ports.
+    struct Nginx {
+        let process: Process
+        let https: Int
+        let http: Int
+        var base: String { "https://127.0.0.1:\(https)" }
+
+        static func start(
+            _ file: String, in folder: TemporaryDirectory, upstreams: [String: Int], name: String
+        ) async throws -> Nginx {
+            let environment = ProcessInfo.processInfo.environment
+            let certificate = try await Subprocess.run(
+                try #require(Subprocess.find("openssl")),
+                [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=\(name)",
+                    "-keyout", folder.path("site.key"), "-out", folder.path("site.pem"),
+                ], environment: environment)
+            #expect(certificate.status == 0, "\(certificate)")
+            let (https, http) = (try freeLocalPort(), try freeLocalPort())
+            var site = try DeployTests.deployFile(file)
+                .replacingOccurrences(of: "listen 443 ssl;", with: "listen 127.0.0.1:\(https) ssl;")
+                .replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(http);")
+                .replacingOccurrences(of: "/etc/ssl/certs/\(name).pem", with: folder.path("site.pem"))
+                .replacingOccurrences(of: "/etc/ssl/private/\(name).key", with: folder.path("site.key"))
+            for (address, port) in upstreams {
+                site = site.replacingOccurrences(of: address, with: "127.0.0.1:\(port)")
+            }
+            #expect(site.contains(folder.path("site.pem")))
+            try Data(site.utf8).write(to: URL(fileURLWithPath: folder.path("site.conf")))
+            let main = """
+                daemon off;
+                master_process off;
+                pid \(folder.path("nginx.pid"));
+                error_log \(folder.path("error.log")) info;
+                events { worker_connections 64; }
+                http {
+                    access_log off;
+                    client_body_temp_path \(folder.path("body"));
+                    proxy_temp_path \(folder.path("proxy"));
+                    fastcgi_temp_path \(folder.path("fastcgi"));
+                    uwsgi_temp_path \(folder.path("uwsgi"));
+                    scgi_temp_path \(folder.path("scgi"));
+                    include \(folder.path("site.conf"));
+                }
+                """
+            try Data(main.utf8).write(to: URL(fileURLWithPath: folder.path("nginx.conf")))
+            let nginx = Process()
+            nginx.executableURL = URL(fileURLWithPath: try #require(Subprocess.find("nginx")))
+            nginx.arguments = ["-p", folder.url.path, "-c", folder.path("nginx.conf")]
+            nginx.standardInput = FileHandle.nullDevice
+            // Not the test's own stdout: `swift test` waits for every holder of that pipe to close it.
+            nginx.standardOutput = FileHandle.nullDevice
+            nginx.standardError = FileHandle.nullDevice
+            try nginx.run()
+            return Nginx(process: nginx, https: https, http: http)
+        }
+
+        /// curl with `arguments` (TLS unchecked, 5 s at most).
+        func curl(_ arguments: [String]) async throws -> CommandResult {
+            try await Subprocess.run(
+                try #require(Subprocess.find("curl")), ["-sk", "--max-time", "5"] + arguments,
+                environment: ProcessInfo.processInfo.environment)
+        }
+
+        /// A WebSocket handshake on `/stream`: the head and the first frame curl sees within 2 s.
+        func upgrade() async throws -> CommandResult {
+            try await curl([
+                "--http1.1", "-i", "-N", "--max-time", "2", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+                "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                "\(base)/stream",
+            ])
+        }
+    }
+
     @Test(
         "nginx with deploy/nginx.conf: TLS, /json, the /stream WebSocket upgrade, HTTP redirected to HTTPS",
         .enabled(if: Subprocess.find("nginx") != nil && Subprocess.find("openssl") != nil))
     func nginxProxy() async throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
-        let environment = ProcessInfo.processInfo.environment
-        let certificate = try await Subprocess.run(
-            try #require(Subprocess.find("openssl")),
-            [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=relay.example.org",
-                "-keyout", folder.path("relay.key"), "-out", folder.path("relay.pem"),
-            ], environment: environment)
-        #expect(certificate.status == 0, "\(certificate)")
-
         let relay = try await RelayProcess.start(database: folder.path("relay.sqlite"))
         let producer = try await RelayExecutable.issueToken(
             db: folder.path("relay.sqlite"), user: "bim", role: "producer")
-        let (https, http) = (try freeLocalPort(), try freeLocalPort())
-        let site = try Self.deployFile("nginx.conf")
-            .replacingOccurrences(of: "127.0.0.1:8085", with: "127.0.0.1:\(relay.port)")
-            .replacingOccurrences(of: "listen 443 ssl;", with: "listen 127.0.0.1:\(https) ssl;")
-            .replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(http);")
-            .replacingOccurrences(of: "/etc/ssl/certs/relay.example.org.pem", with: folder.path("relay.pem"))
-            .replacingOccurrences(of: "/etc/ssl/private/relay.example.org.key", with: folder.path("relay.key"))
-        #expect(!site.contains("8085") && site.contains(folder.path("relay.pem")))
-        try Data(site.utf8).write(to: URL(fileURLWithPath: folder.path("site.conf")))
-        let main = """
-            daemon off;
-            master_process off;
-            pid \(folder.path("nginx.pid"));
-            error_log \(folder.path("error.log")) info;
-            events { worker_connections 64; }
-            http {
-                access_log off;
-                client_body_temp_path \(folder.path("body"));
-                proxy_temp_path \(folder.path("proxy"));
-                fastcgi_temp_path \(folder.path("fastcgi"));
-                uwsgi_temp_path \(folder.path("uwsgi"));
-                scgi_temp_path \(folder.path("scgi"));
-                include \(folder.path("site.conf"));
-            }
-            """
-        try Data(main.utf8).write(to: URL(fileURLWithPath: folder.path("nginx.conf")))
-        let nginx = Process()
-        nginx.executableURL = URL(fileURLWithPath: try #require(Subprocess.find("nginx")))
-        nginx.arguments = ["-p", folder.url.path, "-c", folder.path("nginx.conf")]
-        nginx.standardInput = FileHandle.nullDevice
-        // Not the test's own stdout: `swift test` waits for every holder of that pipe to close it.
-        nginx.standardOutput = FileHandle.nullDevice
-        nginx.standardError = FileHandle.nullDevice
-        try nginx.run()
-        defer { nginx.terminate() }
-
-        let curl = try #require(Subprocess.find("curl"))
-        let base = "https://127.0.0.1:\(https)"
-        func request(_ arguments: [String]) async throws -> CommandResult {
-            try await Subprocess.run(curl, ["-sk", "--max-time", "5"] + arguments, environment: environment)
-        }
+        let nginx = try await Nginx.start(
+            "nginx.conf", in: folder, upstreams: ["127.0.0.1:8085": relay.port], name: "relay.example.org")
+        defer { nginx.process.terminate() }
         try await poll(until: "nginx answers /health", timeout: .seconds(20)) {
-            try await request(["\(base)/health"]).stdout.contains(#""status":"ok""#)
+            try await nginx.curl(["\(nginx.base)/health"]).stdout.contains(#""status":"ok""#)
         }
-        let ingest = try await request([
-            "\(base)/json", "--data-binary",
+        let ingest = try await nginx.curl([
+            "\(nginx.base)/json", "--data-binary",
             BIMserverRequests.newRevision(userToken: producer, poid: 1, roid: 2, serviceIdentifier: "bimrelay"),
         ])
         #expect(ingest.stdout == #"{"response":{"result":{}}}"#, "\(ingest)")
-        let redirect = try await request(["-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(http)/json"])
+        let redirect = try await nginx.curl([
+            "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(nginx.http)/json",
+        ])
         #expect(redirect.stdout == "301")
-        let metrics = try await request(["\(base)/metrics"])
+        let metrics = try await nginx.curl(["\(nginx.base)/metrics"])
         #expect(metrics.stdout.contains("bimrelay_events_ingested_total{method=\"newRevision\"} 1"), "\(metrics)")
         // The WebSocket handshake through the proxy: 101, then the relay's welcome frame.
-        let upgrade = try await request([
-            "--http1.1", "-i", "-N", "--max-time", "2", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
-            "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "\(base)/stream",
-        ])
+        let upgrade = try await nginx.upgrade()
         #expect(upgrade.stdout.hasPrefix("HTTP/1.1 101"), "\(upgrade)")
         #expect(upgrade.stdout.contains(#"{"welcome":"#), "\(upgrade)")
         #expect(await relay.terminate() == 0)
+    }
+
+    @Test(
+        "nginx with deploy/nginx-gateway.conf: /json and /stream to the relay (which asks BIMserver), the rest to BIMserver",
+        .enabled(if: Subprocess.find("nginx") != nil && Subprocess.find("openssl") != nil))
+    func nginxGateway() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let bimserver = try await FakeBIMserver.start(projects: [1: "Alpha"])
+        bimserver.addUser("alice@example.org", password: "alice-pw", projects: [1])
+        let relay = try await RelayProcess.start(
+            database: folder.path("relay.sqlite"), arguments: ["--upstream", bimserver.url])
+        let nginx = try await Nginx.start(
+            "nginx-gateway.conf", in: folder,
+            upstreams: ["127.0.0.1:8085": relay.port, "127.0.0.1:8080": bimserver.port], name: "bim.example.org")
+        defer { nginx.process.terminate() }
+        try await poll(until: "nginx answers /health", timeout: .seconds(20)) {
+            try await nginx.curl(["\(nginx.base)/health"]).stdout.contains(#""status":"ok""#)
+        }
+        let login = try await nginx.curl([
+            "\(nginx.base)/json", "--data-binary",
+            #"{"request":{"interface":"AuthInterface","method":"login","parameters":{"username":"alice@example.org","password":"alice-pw"}}}"#,
+        ])
+        let token = try #require(try JSONValue.parse(login.stdout)["response"]?["result"]?.stringValue, "\(login)")
+        let topics = try await nginx.curl([
+            "\(nginx.base)/json", "--data-binary",
+            #"{"token":"\#(token)","request":{"interface":"NotificationRegistryInterface","method":"getProgressTopicsOnServer","parameters":{}}}"#,
+        ])
+        #expect(topics.stdout == #"{"response":{"result":[]}}"#, "\(topics)")
+        #expect(bimserver.count("getLoggedInUser") == 1)
+        let download = try await nginx.curl(["\(nginx.base)/download?topicId=3"])
+        #expect(download.stdout == "BIMserver served /download", "\(download)")
+        let app = try await nginx.curl(["\(nginx.base)/apps/bimviews/index.html"])
+        #expect(app.stdout == "BIMserver served /apps/bimviews/index.html")
+        let upgrade = try await nginx.upgrade()
+        #expect(upgrade.stdout.hasPrefix("HTTP/1.1 101"), "\(upgrade)")
+        #expect(await relay.terminate() == 0)
+        await bimserver.stop()
     }
 }

@@ -105,4 +105,56 @@ struct LogSecrecyTests {
         #expect(!relay.log.split(separator: "\n").contains { $0.hasPrefix("2026-11-30T00:00:00+0000 critical") })
         #expect(relay.log.contains(#"\u{1B}[2J\n2026-11-30"#), "\(relay.log)")
     }
+
+    @Test("gateway mode at trace level: no password, BIMserver token or callback token appears in the log")
+    func gatewayLogsNoSecrets() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let bimserver = try await FakeBIMserver.start(projects: [1: "Alpha"])
+        let password = "pw-7d1c9e-never-logged"
+        bimserver.addUser("alice@example.org", password: password, projects: [1])
+        let (db, producer) = try await RelayExecutable.prepareDatabase(in: folder)
+        let relay = try await RelayProcess.start(
+            database: db, arguments: ["--log-level", "trace", "--log-format", "json", "--upstream", bimserver.url])
+        func post(_ body: String) async throws -> String {
+            try await TestHTTP.request("\(relay.baseURL)/json", method: "POST", body: body).body
+        }
+        let login = try await post(
+            #"{"request":{"interface":"AuthInterface","method":"login","parameters":{"username":"alice@example.org","password":"\#(password)"}}}"#
+        )
+        let token = try #require(try JSONValue.parse(login)["response"]?["result"]?.stringValue)
+        let wrong = try await post(
+            #"{"request":{"interface":"AuthInterface","method":"login","parameters":{"username":"alice@example.org","password":"wrong-\#(password)"}}}"#
+        )
+        #expect(wrong.contains("Invalid username/password"))
+        let mixed = try await post(
+            #"{"token":"\#(token)","requests":[{"interface":"ServiceInterface","method":"getAllProjects","parameters":{}},{"interface":"NotificationRegistryInterface","method":"getProgressTopicsOnServer","parameters":{}}]}"#
+        )
+        #expect(mixed.contains("Alpha"))
+        let forged = "forged-bimserver-token-31f"
+        #expect(
+            try await post(
+                #"{"token":"\#(forged)","request":{"interface":"NotificationRegistryInterface","method":"getProgressTopicsOnServer","parameters":{}}}"#
+            ).contains("InvalidToken"))
+        let callback = bimserver.mintCallbackToken(for: "alice@example.org")
+        let ingest = BIMserverRequests.newRevision(userToken: producer, poid: 1, roid: 2, serviceIdentifier: "bimrelay")
+            .replacingOccurrences(of: "3a0e4b1c9d2f", with: callback)
+        #expect(try await post(ingest) == #"{"response":{"result":{}}}"#)
+        let topic = try await post(
+            #"{"token":"\#(callback)","request":{"interface":"NotificationRegistryInterface","method":"registerProgressOnProjectTopic","parameters":{"type":"RUNNING_SERVICE","poid":1,"description":"x"}}}"#
+        )
+        #expect(topic.contains("result"), "\(topic)")
+        let client = try await TestStreamClient.connect(port: relay.port)
+        _ = try await client.next()
+        client.send(#"{"token":"\#(token)"}"#)
+        _ = try await client.next()
+        await client.close()
+        #expect(await relay.terminate() == 0)
+        await bimserver.stop()
+        let log = relay.log
+        #expect(log.contains("BIMserver refused a token"))
+        for value in [password, token, forged, callback, producer] {
+            #expect(!log.contains(value), "the log shows a secret: \(value)")
+        }
+    }
 }

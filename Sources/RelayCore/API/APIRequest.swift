@@ -26,6 +26,14 @@ public struct APIRequest: Sendable {
     /// Whether the envelope used `requests` (the reply then uses `responses`).
     public let isMulti: Bool
 
+    /// An envelope of `calls`.
+    public init(id: JSONValue?, token: String?, calls: [Result<APICall, APIException>], isMulti: Bool) {
+        self.id = id
+        self.token = token
+        self.calls = calls
+        self.isMulti = isMulti
+    }
+
     /// Reads an envelope; a body that is not an object with `request` or `requests` is refused whole.
     public static func parse(_ body: JSONValue) throws(APIException) -> APIRequest {
         guard case .object = body else { throw .user("The request body must be a JSON object") }
@@ -77,6 +85,11 @@ public enum APIResponse {
         withID(id, [("responses", .array(outcomes.map(element)))])
     }
 
+    /// `{"id"?, "responses": [ … ]}` of reply elements already built (some of them BIMserver's).
+    public static func multi(id: JSONValue?, elements: [JSONValue]) -> JSONValue {
+        withID(id, [("responses", .array(elements))])
+    }
+
     /// The envelope for an error that stopped the whole request (bad JSON, too large, bad token).
     public static func failure(id: JSONValue? = nil, _ exception: APIException) -> JSONValue {
         single(id: id, .failure(exception))
@@ -93,5 +106,14 @@ public enum APIResponse {
     private static func withID(_ id: JSONValue?, _ pairs: [(String, JSONValue)]) -> JSONValue {
         guard let id else { return .object(pairs) }
         return .object([("id", id)] + pairs)
+    }
+}
+
+extension APICall {
+    /// The call as an envelope carries it, for passing it on to BIMserver.
+    public var json: JSONValue {
+        var pairs: [(String, JSONValue)] = [("interface", .string(interface)), ("method", .string(method))]
+        if let parameters { pairs.append(("parameters", parameters)) }
+        return .object(pairs)
     }
 }

@@ -55,6 +55,12 @@ public indirect enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// The integer, if this is one (BIMserver's oids and counts).
+    public var intValue: Int64? {
+        if case .int(let value) = self { return value }
+        return nil
+    }
+
     /// Whether this is JSON `null`.
     public var isNull: Bool {
         if case .null = self { return true }

@@ -1,6 +1,9 @@
+import AsyncHTTPClient
 import Foundation
 import GRDB
+import HTTPTypes
 import Logging
+import NIOCore
 import RelayCore
 import RelayStore
 
@@ -16,6 +19,9 @@ public final class APIDispatcher: Sendable {
         public let status: Int
         /// The reply envelope.
         public let body: String
+        /// Gateway mode: BIMserver's reply to a request passed on whole, its body still to be
+        /// streamed back (`status` and `body` are then not used).
+        public var upstream: HTTPClientResponse? = nil
     }
 
     private let configuration: RelayConfiguration
@@ -27,13 +33,22 @@ public final class APIDispatcher: Sendable {
     private let streamHub: StreamHub
     private let metrics: RelayMetrics
     private let tokens = TokenCache()
+    /// Gateway mode: BIMserver behind the relay.
+    let gateway: Gateway?
 
     /// A dispatcher over `database`, writing through `writeQueue` and waking `deliveryWakeup` after
     /// commits that created due deliveries.
     public init(
         configuration: RelayConfiguration, publicURL: PublicURL, database: RelayDatabase, writeQueue: WriteQueue,
-        deliveryWakeup: Wakeup, streamHub: StreamHub, metrics: RelayMetrics, logger: Logger
+        deliveryWakeup: Wakeup, streamHub: StreamHub, metrics: RelayMetrics, upstream: Upstream? = nil, logger: Logger
     ) {
+        gateway = upstream.map { upstream in
+            Gateway(
+                upstream: upstream,
+                identities: UpstreamIdentities(
+                    upstream: upstream, cacheTime: configuration.upstreamAuthCache, database: database,
+                    writeQueue: writeQueue, logger: logger))
+        }
         self.metrics = metrics
         self.streamHub = streamHub
         self.configuration = configuration
@@ -62,10 +77,30 @@ public final class APIDispatcher: Sendable {
     /// Answers one request body.
     /// - Parameters:
     ///   - headerToken: the token from `Authorization: Bearer` or `Token`, used when the body has none.
+    ///   - headers: the request's headers, passed on with calls forwarded to BIMserver (gateway mode).
     ///   - idempotencyKey: the `Idempotency-Key` header. It counts only on authenticated requests that
     ///     write, per token: the same key with the same body gets the first answer and writes
     ///     nothing; with another body it is refused.
-    public func answer(body: [UInt8], headerToken: String?, idempotencyKey: String?) async -> Answer {
+    public func answer(
+        body: [UInt8], headerToken: String?, idempotencyKey: String?, headers: HTTPFields = [:]
+    ) async -> Answer {
+        if let gateway {
+            // What the relay does not own goes to BIMserver as it came; a body the relay cannot read
+            // too (BIMserver's answer to it is the one the client would have had).
+            let parsed = try? APIRequest.parse(try JSONValue.parse(body))
+            guard let parsed, parsed.calls.contains(where: Gateway.owns) else {
+                do {
+                    let reply = try await gateway.upstream.forward(body: ByteBuffer(bytes: body), headers: headers)
+                    return Answer(status: Int(reply.status.code), body: "", upstream: reply)
+                } catch {
+                    return Answer(
+                        status: error.status, body: APIResponse.failure(id: parsed?.id, error.exception).serialized)
+                }
+            }
+            if !parsed.calls.allSatisfy(Gateway.owns) {
+                return await answerMixed(parsed, token: parsed.token ?? headerToken, headers: headers, gateway: gateway)
+            }
+        }
         let request: APIRequest
         do {
             request = try APIRequest.parse(try JSONValue.parse(body))
@@ -90,8 +125,60 @@ public final class APIDispatcher: Sendable {
         return await answer(request, token: request.token ?? headerToken, idempotencyKey: key)
     }
 
+    /// Gateway mode: an envelope mixing calls the relay owns with calls for BIMserver. Consecutive
+    /// calls of one side run together (the relay's in one transaction, BIMserver's in one
+    /// envelope), in order, and the replies are joined in the calls' order.
+    private func answerMixed(_ request: APIRequest, token: String?, headers: HTTPFields, gateway: Gateway) async
+        -> Answer
+    {
+        var elements: [JSONValue] = []
+        var start = 0
+        while start < request.calls.count {
+            let owned = Gateway.owns(request.calls[start])
+            var end = start + 1
+            while end < request.calls.count, Gateway.owns(request.calls[end]) == owned { end += 1 }
+            let segment = Array(request.calls[start..<end])
+            if owned {
+                let part = APIRequest(id: nil, token: request.token, calls: segment, isMulti: true)
+                let answer = await answer(part, token: token)
+                let reply = try? JSONValue.parse(answer.body)
+                elements +=
+                    reply?["responses"]?.arrayValue
+                    ?? Array(repeating: reply?["response"] ?? .emptyObject, count: segment.count)
+            } else {
+                let calls = segment.compactMap { try? $0.get() }
+                elements += await gateway.forward(calls, token: request.token, headers: headers)
+            }
+            start = end
+        }
+        return Answer(status: 200, body: APIResponse.multi(id: request.id, elements: elements).serialized)
+    }
+
+    /// The credential `token` stands for: a relay token, or (gateway mode) a BIMserver token that
+    /// BIMserver confirms.
+    func credential(for token: String) async throws -> TokenRecord? {
+        let confirmed = try await gateway?.identities.prepare(token) ?? false
+        return try await database.pool.read { db in
+            if confirmed { return try TokenQueries.upstream(db, hash: Secrets.hash(token: token)) }
+            return try TokenQueries.authenticate(db, token: token)
+        }
+    }
+
+    /// Gateway mode: BIMserver's word on the envelope's token, and on the projects its registrations name.
+    private func upstreamRights(_ request: APIRequest, token: String?) async throws(Upstream.Failure) -> UpstreamRights
+    {
+        guard let gateway, let token else { return UpstreamRights() }
+        return try await gateway.rights(for: request, token: token, database: database)
+    }
+
     /// Answers a parsed envelope.
     func answer(_ request: APIRequest, token: String?, idempotencyKey: IdempotencyKey? = nil) async -> Answer {
+        let rights: UpstreamRights
+        do {
+            rights = try await upstreamRights(request, token: token)
+        } catch {
+            return Answer(status: error.status, body: APIResponse.failure(id: request.id, error.exception).serialized)
+        }
         let writes = request.calls.contains { call in
             guard case .success(let call) = call, let interface = RelayInterface(name: call.interface) else {
                 return false
@@ -105,7 +192,7 @@ public final class APIDispatcher: Sendable {
                 // failed call is rolled back by throwing its reply out of the job.
                 let single = !request.isMulti
                 let (body, effects) = try await writeQueue.submit(ingest: true) { db in
-                    var context = try self.context(db: db, token: token, now: now, tokens: self.tokens)
+                    var context = try self.context(db: db, token: token, now: now, tokens: self.tokens, rights: rights)
                     // A key counts only for an authenticated caller, and only within its own keys.
                     let scope = try idempotencyKey.flatMap { _ in
                         try self.idempotencyScope(request, db: db, context: context)
@@ -141,7 +228,7 @@ public final class APIDispatcher: Sendable {
                 return Answer(status: 200, body: body)
             }
             let body = try await database.pool.read { db in
-                var context = try self.context(db: db, token: token, now: now, tokens: nil)
+                var context = try self.context(db: db, token: token, now: now, tokens: nil, rights: rights)
                 return self.run(request, db: db, context: &context, savepoints: false).reply.serialized
             }
             return Answer(status: 200, body: body)
@@ -155,8 +242,11 @@ public final class APIDispatcher: Sendable {
     }
 
     /// - Parameter tokens: the writer's token cache (nil on a read connection).
-    private func context(db: Database, token: String?, now: Date, tokens: TokenCache?) throws -> CallContext {
-        var context = CallContext(now: now, credential: nil, configuration: configuration, tokens: tokens)
+    private func context(
+        db: Database, token: String?, now: Date, tokens: TokenCache?, rights: UpstreamRights
+    ) throws -> CallContext {
+        var context = CallContext(
+            now: now, credential: nil, configuration: configuration, tokens: tokens, upstreamRights: rights)
         context.credential = try token.flatMap { try context.authenticate(db, token: $0) }
         return context
     }

@@ -14,6 +14,8 @@ struct CallContext {
     let configuration: RelayConfiguration
     /// Tokens known to the writer connection; nil on a read connection.
     let tokens: TokenCache?
+    /// Gateway mode: what BIMserver said about the envelope's token and the projects its registrations name.
+    let upstreamRights: UpstreamRights
     /// Set when a call created due deliveries: the worker is woken after the commit.
     var wakeDelivery = false
     /// Frames stored by the calls, pushed to connected endpoints after the commit.
@@ -21,10 +23,19 @@ struct CallContext {
     /// The methods of the events recorded, counted in metrics after the commit.
     var ingested: [NotificationMethod] = []
 
-    /// The live token matching `token`, from the writer's cache when there is one.
+    /// The live token matching `token` (from the writer's cache when there is one), or the row of the
+    /// envelope's BIMserver token when BIMserver confirmed it for this request (gateway mode).
     func authenticate(_ db: Database, token: String) throws -> TokenRecord? {
-        if let tokens { return try tokens.authenticate(db, token: token) }
-        return try TokenQueries.authenticate(db, token: token)
+        let relayToken =
+            if let tokens { try tokens.authenticate(db, token: token) } else {
+                try TokenQueries.authenticate(db, token: token)
+            }
+        if let relayToken { return relayToken }
+        let hash = Secrets.hash(token: token)
+        guard let confirmed = upstreamRights.confirmedToken, Secrets.constantTimeEquals(confirmed, hash) else {
+            return nil
+        }
+        return try TokenQueries.upstream(db, hash: hash)
     }
 
     /// Notes that a token was used (at most once a minute).

@@ -83,12 +83,30 @@ struct NotificationRegistryHandler: InterfaceHandler {
         let topicID = names.contains("topicId") ? try parameters.requiredLong("topicId") : nil
         let poid = names.contains("poid") ? try parameters.requiredLong("poid") : nil
         let roid = names.contains("roid") ? try parameters.requiredLong("roid") : nil
+        // A BIMserver user (gateway mode) is registered for a project or revision only if BIMserver
+        // says it may read it: BIMserver's rights, not the projects it listed, are the source of truth.
+        let askedBIMserver = subscribe && caller.origin == .bimserver
+        var topicProject: Int64?
         if let topicID {
-            guard let topic = try TopicQueries.find(db, id: topicID), caller.mayView(topic.poid) else {
+            guard let topic = try TopicQueries.find(db, id: topicID), askedBIMserver || caller.mayView(topic.poid)
+            else {
                 throw APIException.user("Topic with id \(topicID) not found")
             }
+            topicProject = topic.poid
         }
-        guard caller.mayView(poid) else { throw APIException.user("This token may not see project \(poid!)") }
+        if askedBIMserver {
+            try context.upstreamRights.require(poid: poid ?? topicProject, roid: roid)
+            // A project BIMserver allows but did not list (a subproject, rights granted since):
+            // the user's scope grows, so the notifications it registers for reach it.
+            let revisionProject = roid.flatMap { try? context.upstreamRights.revisions[$0]?.get() }
+            if let project = poid ?? topicProject ?? revisionProject, !caller.canSee(project: project),
+                let id = caller.id
+            {
+                try TokenQueries.widenScope(db, id: id, project: project)
+            }
+        } else {
+            guard caller.mayView(poid) else { throw APIException.user("This token may not see project \(poid!)") }
+        }
         guard subscribe else {
             try StreamQueries.unsubscribe(
                 db, endpointID: endpointID, kind: kind, topicID: topicID, poid: poid, roid: roid)

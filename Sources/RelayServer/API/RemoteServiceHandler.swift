@@ -48,6 +48,11 @@ struct RemoteServiceHandler: InterfaceHandler {
             throw APIException.user("This token may not publish events for project \(poid.map(String.init) ?? "null")")
         }
         try context.touch(db, token: producer)
+        // Gateway mode: the token BIMserver minted for the services comes back when they publish
+        // progress; it is then a producer for this project (once BIMserver confirms it).
+        if configuration.upstream != nil, let token = event.token, !token.isEmpty {
+            try TokenQueries.rememberCallback(db, token: token, poid: poid, now: context.now)
+        }
         let fanOutTrigger = configuration.fanOutTrigger(identifier: event.serviceIdentifier, method: method)
         let recorded = try IngestQueries.record(
             db, event, producerTokenID: producer.id, fanOutTrigger: fanOutTrigger, now: context.now)

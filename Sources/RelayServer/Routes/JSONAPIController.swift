@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -29,8 +30,28 @@ struct JSONAPIController: Sendable {
         let answer = await dispatcher.answer(
             body: Array(body.readableBytesView),
             headerToken: Self.headerToken(request.headers),
-            idempotencyKey: request.headers[Self.idempotencyKeyHeader].flatMap { $0.isEmpty ? nil : $0 })
+            idempotencyKey: request.headers[Self.idempotencyKeyHeader].flatMap { $0.isEmpty ? nil : $0 },
+            headers: request.headers)
+        if let upstream = answer.upstream { return Self.streamed(upstream) }
         return Self.response(status: answer.status, body: answer.body)
+    }
+
+    /// BIMserver's reply, passed back as it comes (gateway mode): its status, content type and
+    /// cookies, and its body streamed without being read whole.
+    static func streamed(_ reply: HTTPClientResponse) -> Response {
+        var headers = HTTPFields()
+        for name in Upstream.passedResponseHeaders {
+            guard let field = HTTPField.Name(name) else { continue }
+            for value in reply.headers[name] { headers.append(HTTPField(name: field, value: value)) }
+        }
+        let length = reply.headers.first(name: "Content-Length").flatMap { Int($0) }
+        let body = reply.body
+        return Response(
+            status: HTTPResponse.Status(code: Int(reply.status.code)), headers: headers,
+            body: ResponseBody(contentLength: length) { writer in
+                for try await buffer in body { try await writer.write(buffer) }
+                try await writer.finish(nil)
+            })
     }
 
     /// `Authorization: Bearer T`, else a `Token: T` header.

@@ -1,5 +1,6 @@
 import Foundation
 import HummingbirdWebSocket
+import NIOCore
 import NIOWebSocket
 import RelayCore
 import RelayStore
@@ -16,6 +17,8 @@ final class StreamConnection: Sendable {
         case begin(endpointID: Int64, after: Int64)
         /// A live frame.
         case frame(StreamFrame)
+        /// A binary message from BIMserver's download channel (gateway mode).
+        case binary(ByteBuffer)
         /// Close the socket.
         case close(WebSocketErrorCode, String)
     }
@@ -23,7 +26,7 @@ final class StreamConnection: Sendable {
     private struct State {
         var items: [Item] = []
         var queuedFrames = 0
-        /// Bytes of `.text` items waiting (answers to request frames, replies, errors).
+        /// Bytes of `.text` and `.binary` items waiting (answers to request frames, replies, errors, downloads).
         var queuedTextBytes = 0
         var overflowed = false
     }
@@ -65,6 +68,7 @@ final class StreamConnection: Sendable {
                     state.queuedFrames += 1
                 }
                 if case .text(let text) = item { state.queuedTextBytes += text.utf8.count }
+                if case .binary(let buffer) = item { state.queuedTextBytes += buffer.readableBytes }
                 state.items.append(item)
             }
         }

@@ -84,6 +84,8 @@ struct StreamController: Sendable {
         _ inbound: WebSocketInboundStream, connection: StreamConnection, logger: Logger
     ) async -> Ending {
         var endpointID: Int64?
+        let gatewaySocket = GatewaySocket()
+        defer { gatewaySocket.close() }
         do {
             for try await message in inbound.messages(maxSize: configuration.maxFrameBytes) {
                 guard case .text(let text) = message else {
@@ -91,7 +93,8 @@ struct StreamController: Sendable {
                     return .closing
                 }
                 await connection.waitForRoom(limit: configuration.streamBufferBytes)
-                let keepGoing = await receive(text, connection: connection, endpointID: &endpointID, logger: logger)
+                let keepGoing = await receive(
+                    text, connection: connection, endpointID: &endpointID, gatewaySocket: gatewaySocket, logger: logger)
                 connection.endpoint.store(endpointID ?? 0, ordering: .relaxed)
                 if !keepGoing { return .closing }
             }
@@ -103,7 +106,8 @@ struct StreamController: Sendable {
 
     /// Handles one text frame; false ends the session.
     private func receive(
-        _ text: String, connection: StreamConnection, endpointID: inout Int64?, logger: Logger
+        _ text: String, connection: StreamConnection, endpointID: inout Int64?, gatewaySocket: GatewaySocket,
+        logger: Logger
     ) async -> Bool {
         let token: String
         let requested: (endpointID: Int64?, seq: Int64)
@@ -112,9 +116,22 @@ struct StreamController: Sendable {
             return true
         case .action:
             // BIMserver's binary download channel (`{"action":"download","topicId":…}`), checked before
-            // `token` as BIMserver does: the relay holds no models, so it says so and opens no endpoint.
-            logger.info("stream frame refused: download action")
-            connection.offer([.text(Self.actionRefusal)])
+            // `token` as BIMserver does. The relay holds no models: in gateway mode it carries the
+            // frame to BIMserver for a client that completed the handshake; otherwise it says so.
+            guard let gateway = dispatcher.gateway else {
+                logger.info("stream frame refused: download action")
+                connection.offer([.text(Self.actionRefusal)])
+                return true
+            }
+            guard endpointID != nil else {
+                connection.offer([.text(#"{"error":"Send {\"token\": …} on /stream before any action"}"#)])
+                return true
+            }
+            gatewaySocket.downloads {
+                UpstreamDownloads(
+                    url: gateway.upstream.streamURL, connection: connection,
+                    bufferBytes: configuration.streamBufferBytes, logger: logger)
+            }.send(text)
             return true
         case .request(let parsed, let id):
             guard endpointID != nil else {
@@ -141,9 +158,7 @@ struct StreamController: Sendable {
             requested = (endpoint, seq)
         }
         do {
-            guard
-                let credential = try await database.pool.read({ db in try TokenQueries.authenticate(db, token: token) })
-            else {
+            guard let credential = try await dispatcher.credential(for: token) else {
                 logger.info("stream refused: invalid token")
                 connection.offer([.text(#"{"error":"Invalid token"}"#), .close(.policyViolation, "Invalid token")])
                 return false
@@ -154,9 +169,19 @@ struct StreamController: Sendable {
             endpointID = endpoint
             connection.generation.store(generation, ordering: .relaxed)
             hub.attach(connection, endpointID: endpoint)
+            if credential.origin != .relay, let gateway = dispatcher.gateway {
+                gatewaySocket.watch(
+                    token, gateway: gateway, every: configuration.upstreamAuthCache, database: database,
+                    connection: connection, logger: logger)
+            }
             connection.offer([.text(reply), .begin(endpointID: endpoint, after: after)])
             logger.info("endpoint attached", metadata: ["endpoint": "\(endpoint)", "user": "\(credential.user)"])
             return true
+        } catch let failure as Upstream.Failure {
+            logger.warning("stream refused: BIMserver could not check the token")
+            let error = JSONValue.object([("error", .string(failure.exception.message))]).serialized
+            connection.offer([.text(error), .close(.init(codeNumber: 1013), "BIMserver unavailable")])
+            return false
         } catch let refused as TooManyEndpoints {
             logger.info("stream refused: too many endpoints for the token", metadata: ["limit": "\(refused.limit)"])
             let error = "This token has \(refused.limit) connected endpoints, its limit: close one first"
@@ -275,6 +300,8 @@ struct StreamController: Sendable {
                     switch item {
                     case .text(let text):
                         try await outbound.write(.text(text))
+                    case .binary(let buffer):
+                        try await outbound.writeBinaryMessage(buffer)
                     case .begin(let id, let after):
                         endpointID = id
                         cursor = after

@@ -13,7 +13,7 @@ public enum TokenQueries {
         let token = Secrets.newToken()
         var record = TokenRecord(
             id: nil, user: user, role: role,
-            projects: projects.map { $0.map(String.init).joined(separator: ",") },
+            projects: projects.map(projectList),
             tokenHash: Secrets.hash(token: token),
             prefix: String(token.prefix(Secrets.visiblePrefixLength)),
             createdAt: now)
@@ -51,15 +51,77 @@ public enum TokenQueries {
         try TokenRecord.fetchOne(db, key: id)
     }
 
-    /// The live token matching `token`, or nil. The lookup is by SHA-256 (an index), then the
-    /// stored hash is compared in constant time.
+    /// The live relay token matching `token`, or nil. The lookup is by SHA-256 (an index), then the
+    /// stored hash is compared in constant time. BIMserver's tokens (gateway mode) are never
+    /// accepted here: see ``upstream(_:hash:)``.
     public static func authenticate(_ db: Database, token: String) throws -> TokenRecord? {
-        let hash = Secrets.hash(token: token)
+        guard let record = try live(db, hash: Secrets.hash(token: token)), record.origin == .relay else { return nil }
+        return record
+    }
+
+    /// The unrevoked row of a BIMserver token (origin `bimserver` or `callback`) by its SHA-256, or
+    /// nil. Valid only while BIMserver confirms the token: the caller checks that.
+    public static func upstream(_ db: Database, hash: String) throws -> TokenRecord? {
+        guard let record = try live(db, hash: hash), record.origin != .relay else { return nil }
+        return record
+    }
+
+    private static func live(_ db: Database, hash: String) throws -> TokenRecord? {
         guard
             let record = try TokenRecord.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM tokens WHERE token_hash = ?"), arguments: [hash]),
             Secrets.constantTimeEquals(record.tokenHash, hash), record.revokedAt == nil
         else { return nil }
         return record
+    }
+
+    /// Records a BIMserver user's token as BIMserver described it: a `client` of `user`, seeing
+    /// `projects` (nil: every project, for BIMserver's admins). A known callback token keeps its
+    /// origin, role and project: only its user is filled in. A revoked row stays revoked.
+    public static func recordUpstream(
+        _ db: Database, hash: String, user: String, projects: [Int64]?, now: Date
+    ) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO tokens (user, role, projects, token_hash, prefix, created_at, last_used_at, origin)
+                VALUES (?, 'client', ?, ?, ?, ?, ?, 'bimserver')
+                ON CONFLICT (token_hash) DO UPDATE SET
+                    user = excluded.user, last_used_at = excluded.last_used_at,
+                    projects = CASE tokens.origin WHEN 'bimserver' THEN excluded.projects ELSE tokens.projects END
+                WHERE tokens.origin != 'relay'
+                """
+        ).execute(arguments: [
+            user, projects.map(projectList), hash, String(hash.prefix(Secrets.visiblePrefixLength)), now.sqlText,
+            now.sqlText,
+        ])
+    }
+
+    /// Remembers a token BIMserver minted for a service (the `token` of a notification about
+    /// project `poid`): once BIMserver confirms it, it is a producer for that project only.
+    public static func rememberCallback(_ db: Database, token: String, poid: Int64?, now: Date) throws {
+        let hash = Secrets.hash(token: token)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO tokens (user, role, projects, token_hash, prefix, created_at, origin)
+                VALUES ('bimserver service', 'producer', ?, ?, ?, ?, 'callback')
+                ON CONFLICT (token_hash) DO NOTHING
+                """
+        ).execute(arguments: [
+            poid.map { String($0) } ?? "", hash, String(hash.prefix(Secrets.visiblePrefixLength)), now.sqlText,
+        ])
+    }
+
+    /// Adds `project` to a BIMserver user's scope (BIMserver said the user may read it).
+    public static func widenScope(_ db: Database, id: Int64, project: Int64) throws {
+        try db.execute(
+            sql: """
+                UPDATE tokens SET projects = CASE WHEN ifnull(projects, '') = '' THEN ? ELSE projects || ',' || ? END
+                WHERE id = ? AND origin = 'bimserver' AND projects IS NOT NULL
+                """, arguments: [String(project), String(project), id])
+    }
+
+    /// `1,2,3`, as `tokens.projects` stores a scope.
+    static func projectList(_ projects: [Int64]) -> String {
+        projects.map(String.init).joined(separator: ",")
     }
 }

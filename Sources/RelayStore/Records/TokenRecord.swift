@@ -24,6 +24,8 @@ public struct TokenRecord: SnakeCaseRecord, Sendable, Equatable {
     public var lastUsedAt: Date?
     /// Revoked at; a revoked token is refused.
     public var revokedAt: Date?
+    /// Who vouches for it: the relay, or BIMserver (gateway mode).
+    public var origin: TokenOrigin = .relay
 
     /// The project scope as numbers; nil for every project.
     public var projectIDs: [Int64]? {
@@ -61,5 +63,10 @@ extension TokenRecord {
         createdAt = try row.decode(forColumn: "created_at")
         lastUsedAt = try row.decode(forColumn: "last_used_at")
         revokedAt = try row.decode(forColumn: "revoked_at")
+        let originName: String = try row.decode(forColumn: "origin")
+        guard let origin = TokenOrigin(rawValue: originName) else {
+            throw RelayError.database("tokens.origin holds an unknown origin '\(originName)'")
+        }
+        self.origin = origin
     }
 }

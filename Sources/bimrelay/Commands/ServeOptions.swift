@@ -100,6 +100,21 @@ struct ServeOptions: ParsableArguments {
     var logLevel: String?
     @Option(help: "text or json: one JSON object per line (env BIMRELAY_LOG_FORMAT; default text).")
     var logFormat: String?
+    @Option(
+        help:
+            "Gateway mode: BIMserver's address, e.g. http://bimserver:8080; the relay answers notifications and progress and passes every other call to it (env BIMRELAY_UPSTREAM; default none)."
+    )
+    var upstream: String?
+    @Option(
+        help:
+            "Gateway mode: how long a forwarded call may take (env BIMRELAY_UPSTREAM_TIMEOUT; default \(DurationText.format(RelayConfiguration.defaultUpstreamTimeout)))."
+    )
+    var upstreamTimeout: String?
+    @Option(
+        help:
+            "Gateway mode: how long BIMserver's word on a token is trusted before it is asked again (env BIMRELAY_UPSTREAM_AUTH_CACHE; default \(DurationText.format(RelayConfiguration.defaultUpstreamAuthCache)))."
+    )
+    var upstreamAuthCache: String?
 
     /// The configuration from flags, then `environment`, then defaults.
     func resolve(environment: [String: String]) throws -> RelayConfiguration {
@@ -184,6 +199,12 @@ struct ServeOptions: ParsableArguments {
             file: reader.text(metricsTokenFile, "BIMRELAY_METRICS_TOKEN_FILE")
         ).map(Secrets.hash(token:))
         c.logFormat = try reader.choice(logFormat, "BIMRELAY_LOG_FORMAT", "--log-format", "text or json") ?? c.logFormat
+        c.upstream = try reader.text(upstream, "BIMRELAY_UPSTREAM").flatMap(RelayConfiguration.upstreamURL)
+        c.upstreamTimeout =
+            try reader.duration(upstreamTimeout, "BIMRELAY_UPSTREAM_TIMEOUT", "--upstream-timeout") ?? c.upstreamTimeout
+        c.upstreamAuthCache =
+            try reader.duration(upstreamAuthCache, "BIMRELAY_UPSTREAM_AUTH_CACHE", "--upstream-auth-cache")
+            ?? c.upstreamAuthCache
         return c
     }
 

@@ -79,10 +79,11 @@ struct TokenCommand: AsyncParsableCommand {
                 return
             }
             Printer.table(
-                ["ID", "PREFIX", "USER", "ROLE", "PROJECTS", "CREATED", "LAST USED", "REVOKED"],
+                ["ID", "PREFIX", "USER", "ROLE", "ORIGIN", "PROJECTS", "CREATED", "LAST USED", "REVOKED"],
                 tokens.map {
                     [
-                        String($0.id ?? 0), $0.prefix + "…", $0.user, $0.role.rawValue, $0.projects ?? "all",
+                        String($0.id ?? 0), $0.prefix + "…", $0.user, $0.role.rawValue, $0.origin.rawValue,
+                        $0.projects ?? "all",
                         Printer.cell($0.createdAt), Printer.cell($0.lastUsedAt), Printer.cell($0.revokedAt),
                     ]
                 })
@@ -93,6 +94,8 @@ struct TokenCommand: AsyncParsableCommand {
             let prefix: String
             let user: String
             let role: String
+            /// `relay`, or `bimserver` / `callback` for BIMserver's tokens seen in gateway mode.
+            let origin: String
             let projects: [Int64]?
             let createdAt: Date
             let lastUsedAt: Date?
@@ -104,6 +107,7 @@ struct TokenCommand: AsyncParsableCommand {
                 prefix = record.prefix
                 user = record.user
                 role = record.role.rawValue
+                origin = record.origin.rawValue
                 projects = record.projectIDs
                 createdAt = record.createdAt
                 lastUsedAt = record.lastUsedAt

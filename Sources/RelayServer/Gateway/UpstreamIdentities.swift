@@ -1,0 +1,188 @@
+import Foundation
+import GRDB
+import Logging
+import RelayCore
+import RelayStore
+import Synchronization
+
+/// Gateway mode: BIMserver's tokens accepted wherever a relay token is, with BIMserver as the
+/// judge. A token that is not a relay token is sent to BIMserver (`AuthInterface.getLoggedInUser`);
+/// its answer is trusted for `--upstream-auth-cache`, then asked again, so a token BIMserver
+/// stops accepting is refused within that time.
+///
+/// A confirmed token gets a `tokens` row (origin `bimserver` or `callback`, stored as its SHA-256
+/// like every token) that gives it an id and a project scope: a user's scope is the projects
+/// BIMserver lists for it (`ServiceInterface.getAllProjects`), a callback token's the project of
+/// the notification it came with. Before a BIMserver user is registered for a project's or a
+/// revision's notifications, BIMserver is asked whether the user may read it.
+final class UpstreamIdentities: Sendable {
+    /// What BIMserver said about one token, and until when it holds.
+    private struct Entry {
+        enum Verdict {
+            /// A relay token: nothing to ask BIMserver (the database still checks revocation).
+            case relay
+            /// BIMserver accepts it.
+            case confirmed
+            /// BIMserver refused it.
+            case refused
+        }
+
+        let verdict: Verdict
+        let until: ContinuousClock.Instant
+        /// Projects BIMserver said the token may read (nil) or not (the exception), checked within `until`.
+        var projects: [Int64: APIException?] = [:]
+        /// The project of a revision, or why BIMserver would not say.
+        var revisions: [Int64: Result<Int64, APIException>] = [:]
+    }
+
+    /// Entries kept before the cache starts over.
+    static let capacity = 10_000
+
+    let upstream: Upstream
+    private let cacheTime: Duration
+    private let database: RelayDatabase
+    private let writeQueue: WriteQueue
+    private let logger: Logger
+    private let entries = Mutex<[String: Entry]>([:])
+    /// Questions under way, by token hash: callers asking about the same token at once share one.
+    private let asking = Mutex<[String: Task<Bool, any Error>]>([:])
+
+    init(upstream: Upstream, cacheTime: Duration, database: RelayDatabase, writeQueue: WriteQueue, logger: Logger) {
+        self.upstream = upstream
+        self.cacheTime = cacheTime
+        self.database = database
+        self.writeQueue = writeQueue
+        self.logger = logger
+    }
+
+    private func fresh(_ hash: String) -> Entry? {
+        entries.withLock { entries in
+            guard let entry = entries[hash], entry.until > .now else { return nil }
+            return entry
+        }
+    }
+
+    private func store(_ hash: String, _ entry: Entry) {
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[hash] = entry
+        }
+    }
+
+    /// Makes sure BIMserver's word on `token` is recent: a relay token needs none; any other is
+    /// asked about now unless it was within the cache time. A token BIMserver refuses is remembered
+    /// as refused for the same time.
+    /// - Returns: whether BIMserver accepts the token (false for relay tokens).
+    @discardableResult
+    func prepare(_ token: String) async throws(Upstream.Failure) -> Bool {
+        let hash = Secrets.hash(token: token)
+        if let entry = fresh(hash) { return entry.verdict == .confirmed }
+        let question = asking.withLock { asking in
+            if let running = asking[hash] { return running }
+            let task = Task {
+                defer { _ = self.asking.withLock { $0.removeValue(forKey: hash) } }
+                return try await self.ask(token, hash: hash)
+            }
+            asking[hash] = task
+            return task
+        }
+        do {
+            return try await question.value
+        } catch let failure as Upstream.Failure {
+            throw failure
+        } catch {
+            throw Upstream.Failure(reason: "\(error)", timedOut: false)
+        }
+    }
+
+    /// Asks BIMserver about `token` and records the answer.
+    private func ask(_ token: String, hash: String) async throws(Upstream.Failure) -> Bool {
+        let isRelayToken =
+            (try? await database.pool.read { db in try TokenQueries.authenticate(db, token: token) }) != nil
+        let until = ContinuousClock.now.advanced(by: cacheTime)
+        if isRelayToken {
+            store(hash, Entry(verdict: .relay, until: until))
+            return false
+        }
+        guard case .success(let user) = try await upstream.call("AuthInterface", "getLoggedInUser", [], token: token),
+            let username = user["username"]?.stringValue ?? user["name"]?.stringValue
+        else {
+            logger.info("BIMserver refused a token", metadata: ["token": "\(hash.prefix(Secrets.visiblePrefixLength))"])
+            store(hash, Entry(verdict: .refused, until: until))
+            return false
+        }
+        let known = try? await database.pool.read { db in try TokenQueries.upstream(db, hash: hash) }
+        var projects: [Int64]?
+        if known?.origin != .callback, !["ADMIN", "SYSTEM"].contains(user["userType"]?.stringValue ?? "") {
+            // Callback tokens may not list projects ("Real authentication required"): theirs is the
+            // notification's project, stored when it was ingested.
+            projects = try await scope(token, previous: known?.projectIDs ?? [])
+        }
+        do {
+            try await writeQueue.submit { [projects] db in
+                try TokenQueries.recordUpstream(db, hash: hash, user: username, projects: projects, now: Date())
+            }
+        } catch {
+            logger.error("could not record a BIMserver identity", metadata: ["error": "\(error)"])
+            throw Upstream.Failure(reason: "the relay could not record the identity", timedOut: false)
+        }
+        store(hash, Entry(verdict: .confirmed, until: until))
+        return true
+    }
+
+    /// The projects a BIMserver user may read: those BIMserver lists (with their direct
+    /// subprojects, which rights on a parent reach), and those of `previous` that BIMserver still
+    /// allows (projects it allowed at a registration without listing them).
+    private func scope(_ token: String, previous: [Int64]) async throws(Upstream.Failure) -> [Int64] {
+        let listed = try await upstream.call(
+            "ServiceInterface", "getAllProjects", [("onlyTopLevel", false), ("onlyActive", true)], token: token)
+        var scope = Set<Int64>()
+        for project in (try? listed.get())?.arrayValue ?? [] {
+            if let oid = project["oid"]?.intValue { scope.insert(oid) }
+            scope.formUnion(project["subProjects"]?.arrayValue?.compactMap(\.intValue) ?? [])
+        }
+        for poid in Set(previous).subtracting(scope).sorted().prefix(Self.maxRecheckedProjects) {
+            if try await refusal(token, project: poid) == nil { scope.insert(poid) }
+        }
+        return scope.sorted()
+    }
+
+    /// Projects of a user's previous scope asked about again at most, per check.
+    static let maxRecheckedProjects = 100
+
+    /// Whether BIMserver confirmed `token` within the cache time.
+    func isConfirmed(_ token: String) -> Bool {
+        fresh(Secrets.hash(token: token))?.verdict == .confirmed
+    }
+
+    /// The refusal, if any, for `token` reading project `poid` (`ServiceInterface.getProjectByPoid`).
+    func refusal(_ token: String, project poid: Int64) async throws(Upstream.Failure) -> APIException? {
+        let hash = Secrets.hash(token: token)
+        if let entry = fresh(hash), let known = entry.projects[poid] { return known }
+        let answer = try await upstream.call(
+            "ServiceInterface", "getProjectByPoid", [("poid", .int(poid))], token: token)
+        let refusal: APIException? =
+            switch answer {
+            case .success: nil
+            case .failure(let exception): APIException.user(exception.message)
+            }
+        entries.withLock { entries in entries[hash]?.projects[poid] = refusal }
+        return refusal
+    }
+
+    /// The project of revision `roid` as `token` may see it (`ServiceInterface.getRevision`), or the refusal.
+    func project(_ token: String, revision roid: Int64) async throws(Upstream.Failure) -> Result<Int64, APIException> {
+        let hash = Secrets.hash(token: token)
+        if let entry = fresh(hash), let known = entry.revisions[roid] { return known }
+        let answer = try await upstream.call("ServiceInterface", "getRevision", [("roid", .int(roid))], token: token)
+        let project: Result<Int64, APIException> =
+            switch answer {
+            case .success(let revision):
+                revision["projectId"]?.intValue.map { .success($0) }
+                    ?? .failure(.user("BIMserver did not say which project revision \(roid) is in"))
+            case .failure(let exception): .failure(.user(exception.message))
+            }
+        entries.withLock { entries in entries[hash]?.revisions[roid] = project }
+        return project
+    }
+}
