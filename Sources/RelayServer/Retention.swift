@@ -9,7 +9,9 @@ import ServiceLifecycle
 /// horizon: delivered deliveries and their attempts (`--delivered-retention`), then events no
 /// delivery refers to and `Idempotency-Key`s of that age, dropped endpoints with their frames
 /// (`--endpoint-retention`), frames beyond `--max-frames-per-endpoint`, and progress topics closed
-/// longer than the endpoint retention or without an update for the delivered retention.
+/// longer than the endpoint retention or without an update for the delivered retention, and the
+/// rows of BIMserver tokens (gateway mode; one per notification's callback token) unused for the
+/// endpoint retention.
 ///
 /// Each batch is one job among the ingest jobs of a group-commit transaction, so a large purge
 /// never stalls ingest; a pass repeats batches until nothing is left, then sleeps
@@ -32,9 +34,11 @@ public final class Retention: Service, Sendable {
         public var frames = 0
         /// Progress topics closed longer than the endpoint retention, or idle longer than the delivered one.
         public var topics = 0
+        /// BIMserver tokens (gateway mode) unused for the endpoint retention, with no endpoint or open topic.
+        public var upstreamTokens = 0
 
         /// Every row deleted.
-        public var total: Int { deliveries + events + idempotencyKeys + endpoints + frames + topics }
+        public var total: Int { deliveries + events + idempotencyKeys + endpoints + frames + topics + upstreamTokens }
     }
 
     /// A write-ahead log larger than this is truncated after a pass. SQLite's automatic checkpoints
@@ -112,6 +116,9 @@ public final class Retention: Service, Sendable {
         removed.frames = try await drain { db, limit in try StreamQueries.pruneFrames(db, keep: keep, limit: limit) }
         removed.topics = try await drain { db, limit in
             try StreamQueries.pruneTopics(db, closedBefore: dropped, idleBefore: delivered, limit: limit)
+        }
+        removed.upstreamTokens = try await drain { db, limit in
+            try RetentionQueries.pruneUpstreamTokens(db, unusedSince: dropped, limit: limit)
         }
         return removed
     }

@@ -433,4 +433,28 @@ struct GatewayTests {
             #expect(login.body.contains("bimrelay token issue"))
         }
     }
+
+    @Test(
+        "retention forgets BIMserver tokens unused for the endpoint retention, never relay tokens or ones still in use")
+    func upstreamTokensPruned() async throws {
+        try await Self.withGateway { relay, bimserver in
+            let producer = try await relay.issueToken(role: .producer)
+            // A callback token per notification: each leaves a row once seen.
+            for roid in 1...3 {
+                let ingest = BIMserverRequests.newRevision(
+                    userToken: producer, poid: 1, roid: Int64(roid), serviceIdentifier: "bimrelay"
+                ).replacingOccurrences(of: "3a0e4b1c9d2f", with: "callback-\(roid)")
+                #expect(try await relay.json(ingest).body == #"{"response":{"result":{}}}"#)
+            }
+            // A BIMserver user with an endpoint.
+            let token = bimserver.mintToken(for: "alice@example.org")
+            let (client, _) = try await Self.attach(relay, token: token)
+            defer { Task { await client.close() } }
+            #expect(try await relay.count("tokens", where: "origin = 'callback'") == 3)
+            let removed = try await relay.runtime.retention.pass(now: Date().addingTimeInterval(2 * 86_400))
+            #expect(removed.upstreamTokens == 3)
+            #expect(try await relay.count("tokens", where: "origin = 'bimserver'") == 1)
+            #expect(try await relay.count("tokens", where: "origin = 'relay'") == 1)
+        }
+    }
 }

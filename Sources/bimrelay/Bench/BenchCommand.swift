@@ -17,12 +17,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("only"),
         help:
-            "Run only these scenarios (repeatable; --json then prints their keys only): backlog, delivery, ingest, e2e, replay, fanout."
+            "Run only these scenarios (repeatable; --json then prints their keys only): backlog, delivery, ingest, e2e, replay, fanout, gateway."
     )
     var only: [Scenario] = []
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case backlog, delivery, ingest, e2e, replay, fanout
+        case backlog, delivery, ingest, e2e, replay, fanout, gateway
     }
 
     private func runs(_ scenario: Scenario) -> Bool { only.isEmpty || only.contains(scenario) }
@@ -92,6 +92,19 @@ struct BenchCommand: AsyncParsableCommand {
             add("fanout_10k_ms", fanout.received)
             add("fanout_acknowledged_ms", fanout.acknowledged)
             add("fanout_clients", count: fanoutClients)
+        }
+        if runs(.gateway) {
+            step("gateway: calls forwarded to an upstream")
+            let gateway = try await scenarios.gateway(concurrency: clients)
+            add("gateway_direct_p50_ms", gateway.direct.p50)
+            add("gateway_direct_p99_ms", gateway.direct.p99)
+            add("gateway_forward_p50_ms", gateway.forwarded.p50)
+            add("gateway_forward_p99_ms", gateway.forwarded.p99)
+            add("gateway_added_p50_ms", gateway.forwarded.p50 - gateway.direct.p50)
+            add("gateway_added_p99_ms", gateway.forwarded.p99 - gateway.direct.p99)
+            add("gateway_forward_per_s", gateway.forwardedPerSecond.rounded())
+            add("gateway_direct_per_s", gateway.directPerSecond.rounded())
+            add("gateway_ratio", gateway.forwardedPerSecond / gateway.directPerSecond)
         }
         report.append(("quick", .bool(quick)))
         if json {

@@ -29,8 +29,11 @@ struct BenchScenarios: Sendable {
         return (database, token)
     }
 
-    func start(_ database: RelayDatabase, runWorker: Bool = true) async throws -> RunningRelay {
+    func start(
+        _ database: RelayDatabase, runWorker: Bool = true, configure: (inout RelayConfiguration) -> Void = { _ in }
+    ) async throws -> RunningRelay {
         var configuration = RelayConfiguration()
+        configure(&configuration)
         configuration.databasePath = database.path
         configuration.port = 0
         // The bench measures capacity: one token drives all its clients, and the fan-out scenario
@@ -219,6 +222,60 @@ struct BenchScenarios: Sendable {
             throw RelayError.database("e2e: \(latencies.count) of \(total) acknowledged and delivered")
         }
         return (Self.percentile(latencies, 0.50), Self.percentile(latencies, 0.99))
+    }
+
+    // MARK: gateway
+
+    /// Calls forwarded to an upstream (gateway mode), next to the same calls sent to it directly.
+    struct Gateway {
+        /// Milliseconds of one call, p50 and p99, one at a time over one kept-alive connection.
+        var direct: (p50: Double, p99: Double)
+        var forwarded: (p50: Double, p99: Double)
+        /// Calls per second over many connections.
+        var directPerSecond: Double
+        var forwardedPerSecond: Double
+    }
+
+    /// A call the relay does not own, answered by an upstream that answers at once, straight and
+    /// through the relay, alternating, so that both see the same machine.
+    func gateway(concurrency: Int) async throws -> Gateway {
+        let (upstream, port) = try await BenchReceiver.start()
+        let (database, _) = try database("gateway", serviceURL: "http://127.0.0.1:9")
+        let relay = try await start(database) { $0.upstream = "http://127.0.0.1:\(port)" }
+        let direct = "http://127.0.0.1:\(port)/json"
+        let forwarded = "http://127.0.0.1:\(relay.port)/json"
+        let body =
+            #"{"token":"bimserver-token","request":{"interface":"ServiceInterface","method":"getAllProjects","parameters":{"onlyTopLevel":false,"onlyActive":true}}}"#
+        let single = LoadGenerator(connections: 1)
+        let calls = quick ? 500 : 5_000
+        var times: (direct: [Double], forwarded: [Double]) = ([], [])
+        for index in -50..<calls {
+            for (url, forward) in [(direct, false), (forwarded, true)] {
+                let started = ContinuousClock.now
+                guard try await single.post(url, body: body) else {
+                    throw RelayError.database("gateway: \(url) did not answer the upstream's reply")
+                }
+                let milliseconds = (ContinuousClock.now - started).seconds * 1000
+                guard index >= 0 else { continue }  // warm-up
+                if forward { times.forwarded.append(milliseconds) } else { times.direct.append(milliseconds) }
+            }
+        }
+        await single.shutdown()
+        let load = LoadGenerator(connections: concurrency)
+        let total = quick ? 5_000 : 30_000
+        let straight = try await load.run(direct, total: total, concurrency: concurrency) { _ in body }
+        let through = try await load.run(forwarded, total: total, concurrency: concurrency) { _ in body }
+        await load.shutdown()
+        await relay.stop()
+        await upstream.stop()
+        guard straight.accepted == total, through.accepted == total else {
+            throw RelayError.database("gateway: \(through.accepted) of \(total) forwarded calls answered")
+        }
+        let (d, f) = (times.direct.sorted(), times.forwarded.sorted())
+        return Gateway(
+            direct: (Self.percentile(d, 0.5), Self.percentile(d, 0.99)),
+            forwarded: (Self.percentile(f, 0.5), Self.percentile(f, 0.99)),
+            directPerSecond: Double(total) / straight.seconds, forwardedPerSecond: Double(total) / through.seconds)
     }
 
     static func percentile(_ sorted: [Double], _ p: Double) -> Double {
