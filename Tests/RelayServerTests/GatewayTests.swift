@@ -354,7 +354,9 @@ struct GatewayTests {
         }
     }
 
-    @Test("/stream download actions are carried to BIMserver and its binary messages streamed back")
+    @Test(
+        "/stream download actions and BIMserver's request frames are carried to BIMserver, binary messages streamed back"
+    )
     func streamDownloads() async throws {
         try await Self.withGateway { relay, bimserver in
             let token = bimserver.mintToken(for: "alice@example.org")
@@ -377,9 +379,13 @@ struct GatewayTests {
             #expect(messages[0] == header(7, 0) + [1, 2, 3])
             #expect(messages[1] == header(7, 0) + big)
             #expect(messages[2] == header(7, 1))
-            // The relay's own frames keep coming on the same socket.
-            client.send(#"{"hb":true}"#)
-            #expect(client.unread == 0)
+            // A request frame for BIMserver is BIMserver's to answer, as on its own /stream.
+            client.send(
+                #"{"id":5,"token":"\#(token)","request":{"interface":"ServiceInterface","method":"getProjectByPoid","parameters":{"poid":1}}}"#
+            )
+            let answer = try await client.nextJSON()
+            #expect(answer["id"] == 5)
+            #expect(answer["response"]?["result"]?["name"] == "Alpha")
         }
     }
 

@@ -85,6 +85,11 @@ public enum APIResponse {
         withID(id, [("responses", .array(outcomes.map(element)))])
     }
 
+    /// `{"id"?, "response": element}` of a reply element already built (BIMserver's, say).
+    public static func single(id: JSONValue?, element: JSONValue) -> JSONValue {
+        withID(id, [("response", element)])
+    }
+
     /// `{"id"?, "responses": [ … ]}` of reply elements already built (some of them BIMserver's).
     public static func multi(id: JSONValue?, elements: [JSONValue]) -> JSONValue {
         withID(id, [("responses", .array(elements))])

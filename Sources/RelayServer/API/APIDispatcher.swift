@@ -125,9 +125,18 @@ public final class APIDispatcher: Sendable {
         return await answer(request, token: request.token ?? headerToken, idempotencyKey: key)
     }
 
-    /// Gateway mode: an envelope mixing calls the relay owns with calls for BIMserver. Consecutive
-    /// calls of one side run together (the relay's in one transaction, BIMserver's in one
-    /// envelope), in order, and the replies are joined in the calls' order.
+    /// Answers a `{"request"}` frame of `/stream`: in gateway mode, calls the relay does not own are
+    /// BIMserver's (as on BIMserver's own `/stream`).
+    func answerFrame(_ request: APIRequest) async -> String {
+        if let gateway, !request.calls.allSatisfy(Gateway.owns) {
+            return await answerMixed(request, token: request.token, headers: [:], gateway: gateway).body
+        }
+        return await answer(request, token: request.token).body
+    }
+
+    /// Gateway mode: an envelope with calls for BIMserver, alone or mixed with calls the relay owns.
+    /// Consecutive calls of one side run together (the relay's in one transaction, BIMserver's in
+    /// one envelope), in order, and the replies are joined in the calls' order.
     private func answerMixed(_ request: APIRequest, token: String?, headers: HTTPFields, gateway: Gateway) async
         -> Answer
     {
@@ -151,7 +160,11 @@ public final class APIDispatcher: Sendable {
             }
             start = end
         }
-        return Answer(status: 200, body: APIResponse.multi(id: request.id, elements: elements).serialized)
+        let reply =
+            request.isMulti
+            ? APIResponse.multi(id: request.id, elements: elements)
+            : APIResponse.single(id: request.id, element: elements.first ?? .emptyObject)
+        return Answer(status: 200, body: reply.serialized)
     }
 
     /// The credential `token` stands for: a relay token, or (gateway mode) a BIMserver token that

@@ -146,7 +146,7 @@ struct StreamController: Sendable {
             let answer: String
             switch parsed {
             case .success(let request):
-                answer = await dispatcher.answer(request, token: request.token, idempotencyKey: nil).body
+                answer = await dispatcher.answerFrame(request)
             case .failure(let exception):
                 answer = APIResponse.failure(id: id, exception).serialized
             }
