@@ -46,6 +46,11 @@ public final class FakeBIMserver: Sendable {
         var revisions: [Int64: Int64] = [:]
         var calls: [Call] = []
         var downloads: [Int64: [ByteBuffer]] = [:]
+        var failing: String?
+        /// BIMserver's own endpoints (from 500, so they differ from the relay's), and what they hear.
+        var nextEndpoint: Int64 = 499
+        var endpoints: [Int64: AsyncStream<WebSocketOutboundWriter.OutboundFrame>.Continuation] = [:]
+        var progressHandlers: [Int64: Set<Int64>] = [:]
     }
 
     private let state = Mutex(State())
@@ -116,6 +121,38 @@ public final class FakeBIMserver: Sendable {
         state.withLock { $0.downloads[topicID] = parts.map { ByteBuffer(bytes: $0) } }
     }
 
+    /// Pushes progress of one of BIMserver's own topics to the endpoints registered for it, as
+    /// BIMserver's JsonWebsocketReflector does; returns how many endpoints it reached.
+    @discardableResult
+    public func pushProgress(topicID: Int64, progress: Int) -> Int {
+        let targets = state.withLock { state in
+            (state.progressHandlers[topicID] ?? []).compactMap { state.endpoints[$0] }
+        }
+        let frame =
+            #"{"request":{"interface":"NotificationInterface","method":"progress","parameters":{"topicId":\#(topicID),"state":{"__type":"SLongActionState","progress":\#(progress),"state":"STARTED"}}}}"#
+        for target in targets { target.yield(.text(frame)) }
+        return targets.count
+    }
+
+    private func download(_ topicID: Int64, _ send: AsyncStream<WebSocketOutboundWriter.OutboundFrame>.Continuation) {
+        for part in state.withLock({ $0.downloads[topicID] }) ?? [] {
+            var buffer = ByteBuffer()
+            buffer.writeInteger(topicID, endianness: .little)
+            buffer.writeInteger(Int64(0), endianness: .little)
+            buffer.writeImmutableBuffer(part)
+            send.yield(.binary(buffer))
+        }
+        var end = ByteBuffer()
+        end.writeInteger(topicID, endianness: .little)
+        end.writeInteger(Int64(1), endianness: .little)
+        send.yield(.binary(end))
+    }
+
+    /// Makes `method` fail with a `ServerException` (nil: nothing fails).
+    public func fail(_ method: String?) {
+        state.withLock { $0.failing = method }
+    }
+
     /// Every call received, in order.
     public var calls: [Call] { state.withLock { $0.calls } }
 
@@ -159,23 +196,31 @@ public final class FakeBIMserver: Sendable {
         router.get("**") { request, _ -> String in "BIMserver served \(request.uri.path)" }
         let sockets = Router(context: BasicWebSocketRequestContext.self)
         sockets.ws("/stream") { inbound, outbound, _ in
-            try await outbound.write(.text(#"{"welcome":\#(Int64(Date().timeIntervalSince1970 * 1000))}"#))
-            for try await message in inbound.messages(maxSize: 1 << 20) {
-                guard case .text(let text) = message, let frame = try? JSONValue.parse(text),
-                    frame["action"]?.stringValue == "download", let topicID = frame["topicId"]?.intValue
-                else { continue }
-                let parts = self.state.withLock { $0.downloads[topicID] } ?? []
-                for part in parts {
-                    var buffer = ByteBuffer()
-                    buffer.writeInteger(topicID, endianness: .little)
-                    buffer.writeInteger(Int64(0), endianness: .little)
-                    buffer.writeImmutableBuffer(part)
-                    try await outbound.write(.binary(buffer))
+            // One writer: replies, downloads and pushed progress all go through this stream.
+            let (frames, send) = AsyncStream<WebSocketOutboundWriter.OutboundFrame>.makeStream()
+            send.yield(.text(#"{"welcome":\#(Int64(Date().timeIntervalSince1970 * 1000))}"#))
+            var endpoint: Int64?
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { for await frame in frames { try await outbound.write(frame) } }
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    guard case .text(let text) = message, let frame = try? JSONValue.parse(text) else { continue }
+                    if frame["action"]?.stringValue == "download", let topicID = frame["topicId"]?.intValue {
+                        self.download(topicID, send)
+                    } else if let token = frame["token"]?.stringValue, endpoint == nil,
+                        self.state.withLock({ $0.tokens[token] }) != nil
+                    {
+                        let id = self.state.withLock { state in
+                            state.nextEndpoint += 1
+                            state.endpoints[state.nextEndpoint] = send
+                            return state.nextEndpoint
+                        }
+                        endpoint = id
+                        send.yield(.text(#"{"type":"endpoint","payload":{"endpointid":\#(id)},"endpointid":\#(id)}"#))
+                    }
                 }
-                var end = ByteBuffer()
-                end.writeInteger(topicID, endianness: .little)
-                end.writeInteger(Int64(1), endianness: .little)
-                try await outbound.write(.binary(end))
+                if let endpoint { _ = self.state.withLock { $0.endpoints.removeValue(forKey: endpoint) } }
+                send.finish()
+                group.cancelAll()
             }
         }
         let logger = Logger(label: "fake-bimserver") { _ in SwiftLogNoOpLogHandler() }
@@ -233,6 +278,7 @@ public final class FakeBIMserver: Sendable {
         }
         let interface = call.interface.split(separator: ".").last.map(String.init) ?? call.interface
         let parameters = call.parameters ?? .emptyObject
+        if state.withLock({ $0.failing }) == call.method { return exception("ServerException", "Database error") }
         switch (interface, call.method) {
         case ("AdminInterface", "getServerInfo"):
             return result(.object([("__type", "SServerInfo"), ("serverState", "RUNNING")]))
@@ -287,6 +333,14 @@ public final class FakeBIMserver: Sendable {
                 return exception("UserException", "User '\(name)' has no rights on this project")
             }
             return result(.object([("__type", "SProject"), ("oid", .int(poid)), ("name", .string(projectName))]))
+        case ("NotificationRegistryInterface", "registerProgressHandler"):
+            let topicID = parameters["topicId"]?.intValue ?? -1
+            let endpoint = parameters["endPointId"]?.intValue ?? -1
+            guard state.withLock({ $0.endpoints[endpoint] }) != nil else {
+                return exception("UserException", "Endpoint not found")
+            }
+            state.withLock { _ = $0.progressHandlers[topicID, default: []].insert(endpoint) }
+            return result(.emptyObject)
         case ("ServiceInterface", "getRevision"):
             let roid = parameters["roid"]?.intValue ?? -1
             guard let poid = state.withLock({ $0.revisions[roid] }) else {

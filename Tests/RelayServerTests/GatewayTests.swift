@@ -120,7 +120,7 @@ struct GatewayTests {
                 {"interface":"ServiceInterface","method":"getProjectByPoid","parameters":{"poid":1}},
                 {"interface":"ServiceInterface","method":"getSomething","parameters":{"n":2}},
                 {"interface":"NotificationRegistryInterface","method":"getProgressTopicsOnServer","parameters":{}},
-                {"interface":"NotificationRegistryInterface","method":"getProgress","parameters":{"topicId":999}},
+                {"interface":"NotificationRegistryInterface","method":"getProgress","parameters":{"topicId":1099511627999}},
                 {"interface":"AuthInterface","method":"getLoggedInUser","parameters":{}},
                 {"interface":"NotificationRegistryInterface","method":"noSuchRelayMethod","parameters":{}}
                 ]}
@@ -132,15 +132,21 @@ struct GatewayTests {
             #expect(responses[0]["result"]?["name"] == "Alpha")
             #expect(responses[1]["result"]?["echo"]?["parameters"]?["n"] == 2)
             #expect(responses[2]["result"] == .array([]))
-            #expect(responses[3]["exception"]?["message"] == "No topic found with topicId 999")
+            #expect(responses[3]["exception"]?["message"] == "No topic found with topicId 1099511627999")
             #expect(responses[4]["result"]?["username"] == "alice@example.org")
+            // getProgress of BIMserver's own topic (a checkin's, say) is BIMserver's to answer.
+            let progress = try JSONValue.parse(
+                try await relay.json(
+                    Self.call("NotificationRegistryInterface", "getProgress", #"{"topicId":3}"#, token: token)
+                ).body)
+            #expect(progress["response"]?["result"]?["echo"]?["method"] == "getProgress")
             // A NotificationRegistryInterface method the relay does not serve is BIMserver's to answer.
             #expect(responses[5]["result"]?["echo"]?["method"] == "noSuchRelayMethod")
             // BIMserver's calls in order; between them the relay's own questions about the token.
             #expect(
                 bimserver.calls.map(\.method) == [
                     "getProjectByPoid", "getSomething", "getLoggedInUser", "getAllProjects", "getLoggedInUser",
-                    "noSuchRelayMethod",
+                    "noSuchRelayMethod", "getProgress",
                 ])
         }
     }
@@ -163,7 +169,7 @@ struct GatewayTests {
                 try TokenQueries.upstream(db, hash: Secrets.hash(token: token))
             }
             #expect(row?.origin == .bimserver)
-            #expect(row?.user == "alice@example.org")
+            #expect(row?.user == "bimserver:alice@example.org")
             #expect(row?.role == .client)
             #expect(row?.projectIDs == [1])
             // Nothing of the token is stored but its hash.
@@ -307,6 +313,8 @@ struct GatewayTests {
                     "NotificationRegistryInterface", "registerProgressOnRevisionTopic",
                     #"{"type":"RUNNING_SERVICE","poid":1,"roid":11,"description":"Checking"}"#, token: callback))
             let topic = try #require(try Self.result(topicReply).intValue)
+            // Clear of BIMserver's own topic ids, which count from 1.
+            #expect(topic >= 1 << 40)
             let announced = try await client.nextJSON()
             #expect(announced["request"]?["method"] == "newProgressOnRevisionTopic")
             // The browser follows the new topic, as BIMvie.ws does.
@@ -334,7 +342,8 @@ struct GatewayTests {
             #expect(owner?.origin == .callback)
             #expect(owner?.role == .producer)
             #expect(owner?.projectIDs == [1])
-            #expect(owner?.user == "svc-owner@example.org")
+            // One identity per callback token, named after the service's BIMserver user.
+            #expect(owner?.user.hasPrefix("bimserver-callback:svc-owner@example.org#") == true)
             // The callback token is a producer for its own project only.
             let elsewhere = try await TestHTTP.request(
                 "\(apiURL)/json", method: "POST",
@@ -342,6 +351,11 @@ struct GatewayTests {
                     "NotificationRegistryInterface", "registerProgressOnProjectTopic",
                     #"{"type":"RUNNING_SERVICE","poid":2,"description":"Elsewhere"}"#, token: callback))
             #expect(elsewhere.body.contains("may not use project 2"))
+            // ... and never speaks for BIMserver: no notifications to other services.
+            let forged = BIMserverRequests.newRevision(userToken: "", poid: 1, roid: 12, serviceIdentifier: "bimrelay")
+                .replacingOccurrences(of: #"{"request""#, with: #"{"token":"\#(callback)","request""#)
+            #expect(try await relay.json(forged).body.contains("Only a relay producer token may publish events"))
+            #expect(receiver.received.count == 1)
             // Its other calls (downloading the revision) go to BIMserver.
             let download = try await TestHTTP.request(
                 "\(apiURL)/json", method: "POST",
@@ -420,13 +434,89 @@ struct GatewayTests {
             })
     }
 
+    @Test("BIMserver that stalls: a forwarded call ends at --upstream-timeout, never hangs")
+    func upstreamStalls() async throws {
+        let slow = try await TestReceiver.start()
+        defer { Task { await slow.stop() } }
+        slow.setFallback(.init(delay: .seconds(4)))
+        try await withTestRelay(
+            configure: {
+                $0.upstream = slow.url
+                $0.upstreamTimeout = .seconds(1)
+            },
+            { relay in
+                let started = ContinuousClock.now
+                let reply = try await relay.json(Self.call("ServiceInterface", "getAllProjects", token: "t"))
+                #expect(reply.status == 504)
+                #expect(reply.body.contains("no answer within the timeout (--upstream-timeout)"))
+                #expect(ContinuousClock.now - started < .seconds(4))
+                // A mixed envelope: the relay's call answered, BIMserver's marked as failed.
+                let producer = try await relay.issueToken(role: .producer)
+                let mixed = try JSONValue.parse(
+                    try await relay.json(
+                        #"{"token":"\#(producer)","requests":[{"interface":"NotificationRegistryInterface","method":"getProgressTopicsOnServer","parameters":{}},{"interface":"ServiceInterface","method":"getAllProjects","parameters":{}}]}"#
+                    ).body)
+                #expect(mixed["responses"]?.arrayValue?[0]["result"] == .array([]))
+                #expect(mixed["responses"]?.arrayValue?[1]["exception"]?["__type"] == "ServerException")
+                // A reply whose body stalls after its head is cut once nothing came for the timeout.
+                slow.setFallback(.stalled)
+                let cut = ContinuousClock.now
+                _ = try? await relay.json(Self.call("ServiceInterface", "getAllProjects", token: "t"))
+                #expect(ContinuousClock.now - cut < .seconds(5))
+            })
+    }
+
+    @Test("BIMserver failing (a ServerException) is not a verdict on the token: nothing cached, 502")
+    func upstreamServerException() async throws {
+        try await Self.withGateway { relay, bimserver in
+            let token = bimserver.mintToken(for: "alice@example.org")
+            let list = Self.call("NotificationRegistryInterface", "getProgressTopicsOnServer", token: token)
+            bimserver.fail("getLoggedInUser")
+            let failed = try await relay.json(list)
+            #expect(failed.status == 502)
+            #expect(failed.body.contains("getLoggedInUser failed with ServerException"))
+            bimserver.fail(nil)
+            #expect(try await relay.json(list).body == #"{"response":{"result":[]}}"#)
+        }
+    }
+
+    @Test("progress of BIMserver's own topics (a checkin's) reaches the client's /stream through the relay")
+    func bimserverProgressBridged() async throws {
+        try await Self.withGateway { relay, bimserver in
+            let token = bimserver.mintToken(for: "alice@example.org")
+            let (client, endpoint) = try await Self.attach(relay, token: token)
+            defer { Task { await client.close() } }
+            // As the stock client does after a checkin: register for BIMserver's topic 3.
+            let registered = try await relay.json(
+                Self.call(
+                    "NotificationRegistryInterface", "registerProgressHandler",
+                    #"{"topicId":3,"endPointId":\#(endpoint)}"#, token: token))
+            #expect(registered.body == #"{"response":{"result":{}}}"#, "\(registered.body)")
+            #expect(bimserver.count("registerProgressHandler") == 1)
+            #expect(bimserver.pushProgress(topicID: 3, progress: 42) == 1)
+            let pushed = try await client.nextJSON()
+            #expect(pushed["request"]?["method"] == "progress")
+            #expect(pushed["request"]?["parameters"]?["topicId"] == 3)
+            #expect(pushed["request"]?["parameters"]?["state"]?["progress"] == 42)
+            // Someone else's token cannot use this socket's endpoint.
+            bimserver.addUser("bob@example.org", password: "bob-pw", projects: [1])
+            let bob = bimserver.mintToken(for: "bob@example.org")
+            let refused = try await relay.json(
+                Self.call(
+                    "NotificationRegistryInterface", "registerProgressHandler",
+                    #"{"topicId":3,"endPointId":\#(endpoint)}"#, token: bob))
+            #expect(refused.body.contains("Endpoint not found"))
+            #expect(bimserver.count("registerProgressHandler") == 1)
+        }
+    }
+
     @Test("without --upstream, a BIMserver identity recorded earlier is not a credential")
     func plainModeIgnoresBIMserverRows() async throws {
         try await withTestRelay { relay in
             let token = "bimserver-token-seen-in-gateway-mode"
             try await relay.database.pool.write { db in
                 try TokenQueries.recordUpstream(
-                    db, hash: Secrets.hash(token: token), user: "alice", projects: nil, now: Date())
+                    db, hash: Secrets.hash(token: token), user: "alice", projects: [], now: Date())
                 try TokenQueries.rememberCallback(db, token: "callback-token", poid: 1, now: Date())
             }
             for candidate in [token, "callback-token"] {
@@ -457,8 +547,15 @@ struct GatewayTests {
             let (client, _) = try await Self.attach(relay, token: token)
             defer { Task { await client.close() } }
             #expect(try await relay.count("tokens", where: "origin = 'callback'") == 3)
+            // A revoked row stays: its revocation must outlive BIMserver's session.
+            try await relay.database.pool.write { db in
+                try db.execute(
+                    sql: "UPDATE tokens SET revoked_at = ? WHERE token_hash = ?",
+                    arguments: [Date(), Secrets.hash(token: "callback-1")])
+            }
             let removed = try await relay.runtime.retention.pass(now: Date().addingTimeInterval(2 * 86_400))
-            #expect(removed.upstreamTokens == 3)
+            #expect(removed.upstreamTokens == 2)
+            #expect(try await relay.count("tokens", where: "revoked_at IS NOT NULL") == 1)
             #expect(try await relay.count("tokens", where: "origin = 'bimserver'") == 1)
             #expect(try await relay.count("tokens", where: "origin = 'relay'") == 1)
         }

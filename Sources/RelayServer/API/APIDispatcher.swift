@@ -88,7 +88,7 @@ public final class APIDispatcher: Sendable {
             // What the relay does not own goes to BIMserver as it came; a body the relay cannot read
             // too (BIMserver's answer to it is the one the client would have had).
             let parsed = try? APIRequest.parse(try JSONValue.parse(body))
-            guard let parsed, parsed.calls.contains(where: Gateway.owns) else {
+            guard let parsed, parsed.calls.contains(where: { Gateway.owns($0) || Gateway.namesEndpoint($0) }) else {
                 do {
                     let reply = try await gateway.upstream.forward(body: ByteBuffer(bytes: body), headers: headers)
                     return Answer(status: Int(reply.status.code), body: "", upstream: reply)

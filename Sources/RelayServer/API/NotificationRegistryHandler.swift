@@ -147,7 +147,8 @@ struct NotificationRegistryHandler: InterfaceHandler {
         let id = try TopicQueries.create(
             db, type: type, scope: scope, poid: poid, roid: roid,
             description: try parameters.string("description") ?? "",
-            owner: caller.id, now: context.now)
+            owner: caller.id, now: context.now,
+            idFloor: context.configuration.upstream.map { _ in Gateway.topicIDFloor })
         // Who hears of a new topic, as BIMserver: revision topics reach revision, project and server
         // listeners; project topics project listeners; server topics server listeners.
         if scope == "revision", let poid, let roid {

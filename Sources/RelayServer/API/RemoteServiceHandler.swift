@@ -106,6 +106,11 @@ struct RemoteServiceHandler: InterfaceHandler {
         guard token.role.canProduce else {
             throw APIException.user("A \(token.role.rawValue) token may not publish events")
         }
+        // Only relay tokens speak for BIMserver: a service's callback token (gateway mode) may
+        // publish progress for its project, never notifications to other services.
+        guard token.origin == .relay else {
+            throw APIException.user("Only a relay producer token may publish events")
+        }
         return token
     }
 

@@ -9,40 +9,114 @@ import RelayStore
 struct Gateway: Sendable {
     let upstream: Upstream
     let identities: UpstreamIdentities
+    /// Open `/stream` sockets by endpoint, for BIMserver's own progress.
+    let sockets = GatewaySockets()
+    /// How long a call waits for BIMserver to give a socket's channel its endpoint.
+    static let channelHandshakeTimeout = Duration.seconds(10)
 
     /// Interfaces the relay has but BIMserver answers in gateway mode: the client then sees
     /// BIMserver's server info, its users and logins, and its full interface descriptions.
     static let forwardedInterfaces: Set<RelayInterface> = [.admin, .auth, .meta]
 
+    /// The relay's progress topics get ids from 2^40 up in gateway mode, clear of BIMserver's own
+    /// (a counter from 1 for the long actions it runs: checkins, downloads), and below 2^53, so
+    /// JavaScript reads them exactly.
+    static let topicIDFloor: Int64 = 1 << 40
+
     /// Whether the relay answers `call` itself. A call it cannot read is answered by the relay (with
     /// the reason); a method the relay does not serve goes to BIMserver, even on an interface the
-    /// relay serves in part.
+    /// relay serves in part, and so does `getProgress` of one of BIMserver's own topics.
     static func owns(_ call: Result<APICall, APIException>) -> Bool {
         guard case .success(let call) = call else { return true }
         guard let interface = RelayInterface(name: call.interface), !forwardedInterfaces.contains(interface) else {
             return false
         }
+        if interface == .notificationRegistry, bimserverTopicMethods.contains(call.method),
+            let topicID = topicID(call), topicID < topicIDFloor
+        {
+            return false
+        }
         return ServiceCatalog.method(interface, call.method) != nil
+    }
+
+    /// Methods that, for one of BIMserver's own topics, are BIMserver's: reading its progress, and
+    /// (with the endpoint BIMserver gave the socket's channel) hearing it.
+    static let bimserverTopicMethods: Set<String> = [
+        "getProgress", "registerProgressHandler", "unregisterProgressHandler",
+    ]
+
+    /// Whether `call` names one of the relay's endpoints for BIMserver (`register…`/
+    /// `unregisterProgressHandler` of BIMserver's own topic): it is never passed on as it is, since
+    /// the id means another socket to BIMserver.
+    static func namesEndpoint(_ call: Result<APICall, APIException>) -> Bool {
+        guard case .success(let call) = call else { return false }
+        return RelayInterface(name: call.interface) == .notificationRegistry && call.method.hasSuffix("ProgressHandler")
+    }
+
+    /// The `topicId` parameter, if any.
+    static func topicID(_ call: APICall) -> Int64? {
+        guard let value = call.parameters?["topicId"] else { return nil }
+        return value.intValue ?? value.stringValue.flatMap { Int64($0) }
     }
 
     /// Sends `calls` to BIMserver as one multi-call envelope and returns one reply element per call,
     /// in order; when BIMserver cannot be reached, or answers something else, each element says so.
     func forward(_ calls: [APICall], token: String?, headers: HTTPFields) async -> [JSONValue] {
+        var elements = [JSONValue?](repeating: nil, count: calls.count)
+        var sent: [(index: Int, call: APICall)] = []
+        for (index, call) in calls.enumerated() {
+            switch await endpointForBIMserver(call, token: token) {
+            case .success(let call): sent.append((index, call))
+            case .failure(let refusal): elements[index] = APIResponse.element(.failure(refusal))
+            }
+        }
         var envelope: [(String, JSONValue)] = []
         if let token { envelope.append(("token", .string(token))) }
-        envelope.append(("requests", .array(calls.map(\.json))))
-        let failure: APIException
-        do {
-            let reply = try await upstream.send(.object(envelope), headers: headers)
-            if let responses = reply["responses"]?.arrayValue, responses.count == calls.count { return responses }
-            // A whole-envelope exception (a bad token, say) answers every call.
-            if let single = reply["response"] { return Array(repeating: single, count: calls.count) }
-            failure = .server(
-                "BIMserver answered \(reply["responses"]?.arrayValue?.count ?? 0) of \(calls.count) calls")
-        } catch {
-            failure = error.exception
+        envelope.append(("requests", .array(sent.map(\.call.json))))
+        let replies: [JSONValue]
+        if sent.isEmpty {
+            replies = []
+        } else {
+            do {
+                let reply = try await upstream.send(.object(envelope), headers: headers)
+                if let responses = reply["responses"]?.arrayValue, responses.count == sent.count {
+                    replies = responses
+                } else if let single = reply["response"] {
+                    // A whole-envelope exception (a bad token, say) answers every call.
+                    replies = Array(repeating: single, count: sent.count)
+                } else {
+                    let count = reply["responses"]?.arrayValue?.count ?? 0
+                    let failure = APIException.server("BIMserver answered \(count) of \(sent.count) calls")
+                    replies = Array(repeating: APIResponse.element(.failure(failure)), count: sent.count)
+                }
+            } catch {
+                replies = Array(repeating: APIResponse.element(.failure(error.exception)), count: sent.count)
+            }
         }
-        return Array(repeating: APIResponse.element(.failure(failure)), count: calls.count)
+        for (reply, (index, _)) in zip(replies, sent) { elements[index] = reply }
+        return elements.map { $0 ?? .emptyObject }
+    }
+
+    /// A `register…`/`unregisterProgressHandler` for one of BIMserver's topics names one of the
+    /// relay's endpoints: BIMserver gets the endpoint it gave that socket's channel instead (the
+    /// socket must be the caller's, shaken hands with the same BIMserver token). Other calls pass as
+    /// they are.
+    private func endpointForBIMserver(_ call: APICall, token: String?) async -> Result<APICall, APIException> {
+        guard Self.namesEndpoint(.success(call)) else { return .success(call) }
+        let parameters = call.parameters?.objectPairs ?? []
+        let notFound = APIException(message: "Endpoint not found", errorCode: .endpointNotFound)
+        guard let relayEndpoint = call.parameters?["endPointId"]?.intValue,
+            let socket = sockets.socket(endpointID: relayEndpoint), let socketToken = socket.token, let token,
+            Secrets.constantTimeEquals(Secrets.hash(token: socketToken), Secrets.hash(token: token))
+        else { return .failure(notFound) }
+        guard let bimserverEndpoint = await socket.channel().upstreamEndpoint(timeout: Self.channelHandshakeTimeout)
+        else {
+            return .failure(.server("BIMserver gave this socket no endpoint for its own progress"))
+        }
+        let rewritten = parameters.map { pair in
+            pair.0 == "endPointId" ? (pair.0, JSONValue.int(bimserverEndpoint)) : pair
+        }
+        return .success(APICall(interface: call.interface, method: call.method, parameters: .object(rewritten)))
     }
 
     /// What BIMserver says about `token` (asked now unless asked within the cache time) and, for a

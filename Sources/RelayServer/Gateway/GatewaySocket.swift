@@ -4,34 +4,71 @@ import RelayCore
 import RelayStore
 import Synchronization
 
-/// Gateway mode: what one `/stream` socket holds besides its endpoint — its download channel to
-/// BIMserver, opened at the first `action` frame, and the watch on its BIMserver token, which
-/// asks BIMserver again every cache time and closes the socket once the token is refused (or
-/// revoked with `bimrelay token revoke`), so a logged-out user stops hearing anything.
+/// Gateway mode: what one `/stream` socket holds besides its endpoint — its channel to BIMserver's
+/// `/stream` (opened when the client first needs it: a download, or BIMserver's own progress), and
+/// the watch on its BIMserver token, which asks BIMserver again every cache time and closes the
+/// socket once the token is refused (or revoked with `bimrelay token revoke`), so a logged-out
+/// user stops hearing anything.
 final class GatewaySocket: Sendable {
     private struct State {
-        var downloads: UpstreamDownloads?
+        var channel: UpstreamChannel?
         var watch: Task<Void, Never>?
+        /// The BIMserver token the client shook hands with; nil for a relay token.
+        var token: String?
     }
 
     private let state = Mutex(State())
+    private let connection: StreamConnection
+    private let streamURL: String
+    private let bufferBytes: Int
+    private let logger: Logger
 
-    /// The open download channel, or a new one from `open` when there is none (or it ended).
-    func downloads(_ open: () -> UpstreamDownloads) -> UpstreamDownloads {
+    init(connection: StreamConnection, streamURL: String, bufferBytes: Int, logger: Logger) {
+        self.connection = connection
+        self.streamURL = streamURL
+        self.bufferBytes = bufferBytes
+        self.logger = logger
+    }
+
+    /// The BIMserver token of the socket's handshake, nil for a relay token.
+    var token: String? { state.withLock { $0.token } }
+
+    /// The open channel to BIMserver, or a new one (shaking hands with the socket's BIMserver token).
+    func channel() -> UpstreamChannel {
         state.withLock { state in
-            if let current = state.downloads, !current.isClosed { return current }
-            let channel = open()
-            state.downloads = channel
+            if let current = state.channel, !current.isClosed { return current }
+            let channel = UpstreamChannel(
+                url: streamURL, token: state.token, connection: connection, bufferBytes: bufferBytes, logger: logger)
+            state.channel = channel
             return channel
         }
     }
 
-    /// Watches `token` (confirmed by BIMserver) for as long as the socket stays open.
-    func watch(
-        _ token: String, gateway: Gateway, every period: Duration, database: RelayDatabase,
-        connection: StreamConnection, logger: Logger
-    ) {
-        let task = Task {
+    /// After a handshake: watches `token` when BIMserver vouches for it (`bimserver` true), for as
+    /// long as the socket stays open; a relay token stops any earlier watch. A channel opened with
+    /// another token is closed.
+    func shookHands(_ token: String, bimserver: Bool, gateway: Gateway, every period: Duration, database: RelayDatabase)
+    {
+        let watch: Task<Void, Never>? =
+            bimserver ? self.watch(token, gateway: gateway, every: period, database: database) : nil
+        state.withLock { state in
+            state.watch?.cancel()
+            state.watch = watch
+            let newToken = bimserver ? token : nil
+            if state.token != newToken {
+                state.channel?.close()
+                state.channel = nil
+            }
+            state.token = newToken
+        }
+    }
+
+    private func watch(_ token: String, gateway: Gateway, every period: Duration, database: RelayDatabase) -> Task<
+        Void, Never
+    > {
+        let connection = connection
+        let logger = logger
+        return Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: period)
                 guard !Task.isCancelled else { return }
@@ -47,17 +84,34 @@ final class GatewaySocket: Sendable {
                 }
             }
         }
+    }
+
+    /// Ends the channel and the watch (the socket closed).
+    func close() {
         state.withLock { state in
+            state.channel?.close()
             state.watch?.cancel()
-            state.watch = task
+        }
+    }
+}
+
+/// Gateway mode: the open `/stream` sockets by the relay endpoint attached to them, so that a
+/// `registerProgressHandler` for one of BIMserver's own topics can be passed on with the endpoint
+/// BIMserver gave that socket's channel.
+final class GatewaySockets: Sendable {
+    private let sockets = Mutex<[Int64: GatewaySocket]>([:])
+
+    func attach(_ socket: GatewaySocket, endpointID: Int64) {
+        sockets.withLock { $0[endpointID] = socket }
+    }
+
+    func detach(_ socket: GatewaySocket, endpointID: Int64) {
+        sockets.withLock { sockets in
+            if sockets[endpointID] === socket { sockets[endpointID] = nil }
         }
     }
 
-    /// Ends the download channel and the watch (the socket closed).
-    func close() {
-        state.withLock { state in
-            state.downloads?.close()
-            state.watch?.cancel()
-        }
+    func socket(endpointID: Int64) -> GatewaySocket? {
+        sockets.withLock { $0[endpointID] }
     }
 }

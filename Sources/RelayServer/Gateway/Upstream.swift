@@ -51,7 +51,10 @@ public final class Upstream: Service, Sendable {
         self.logger = logger
         self.timeout = .milliseconds(Int64(DurationText.milliseconds(timeout)))
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .milliseconds(Int64(DurationText.milliseconds(connectTimeout))))
+        // `read` bounds a silence anywhere in a reply, its body included: the deadline of `execute`
+        // ends at the reply's head, and a forwarded body is streamed after it.
+        configuration.timeout = .init(
+            connect: .milliseconds(Int64(DurationText.milliseconds(connectTimeout))), read: self.timeout)
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
         // A refused connection is an answer (BIMserver is down): say so at once instead of retrying
         // until the connect timeout.

@@ -35,6 +35,10 @@ final class UpstreamIdentities: Sendable {
         var revisions: [Int64: Result<Int64, APIException>] = [:]
     }
 
+    /// The exception types with which BIMserver refuses a token (`AuthenticationException` is its
+    /// usual one); any other (a `ServerException`) is BIMserver failing, not a verdict.
+    static let refusals: Set<String> = ["AuthenticationException", "UserException", "InvalidTokenException"]
+
     /// Entries kept before the cache starts over.
     static let capacity = 10_000
 
@@ -104,20 +108,27 @@ final class UpstreamIdentities: Sendable {
             store(hash, Entry(verdict: .relay, until: until))
             return false
         }
-        guard case .success(let user) = try await upstream.call("AuthInterface", "getLoggedInUser", [], token: token),
-            let username = user["username"]?.stringValue ?? user["name"]?.stringValue
-        else {
+        let user: JSONValue
+        switch try await upstream.call("AuthInterface", "getLoggedInUser", [], token: token) {
+        case .success(let answer):
+            user = answer
+        case .failure(let exception) where Self.refusals.contains(exception.type):
             logger.info("BIMserver refused a token", metadata: ["token": "\(hash.prefix(Secrets.visiblePrefixLength))"])
             store(hash, Entry(verdict: .refused, until: until))
             return false
+        case .failure(let exception):
+            // BIMserver failed (a ServerException): no verdict on the token, nothing cached.
+            throw Upstream.Failure(reason: "getLoggedInUser failed with \(exception.type)", timedOut: false)
+        }
+        guard let username = user["username"]?.stringValue ?? user["name"]?.stringValue, !username.isEmpty else {
+            throw Upstream.Failure(reason: "getLoggedInUser answered no user name", timedOut: false)
         }
         let known = try? await database.pool.read { db in try TokenQueries.upstream(db, hash: hash) }
-        var projects: [Int64]?
-        if known?.origin != .callback, !["ADMIN", "SYSTEM"].contains(user["userType"]?.stringValue ?? "") {
-            // Callback tokens may not list projects ("Real authentication required"): theirs is the
-            // notification's project, stored when it was ingested.
-            projects = try await scope(token, previous: known?.projectIDs ?? [])
-        }
+        // A user's scope is always an explicit list (BIMserver lists every project for its admins),
+        // never "all": a token whose callback row is gone must not become a token for everything.
+        // Callback tokens may not list projects ("Real authentication required"): theirs is the
+        // notification's project, stored when it was ingested, and kept.
+        let projects = known?.origin == .callback ? [] : try await scope(token, previous: known?.projectIDs ?? [])
         do {
             try await writeQueue.submit { [projects] db in
                 try TokenQueries.recordUpstream(db, hash: hash, user: username, projects: projects, now: Date())

@@ -84,8 +84,18 @@ struct StreamController: Sendable {
         _ inbound: WebSocketInboundStream, connection: StreamConnection, logger: Logger
     ) async -> Ending {
         var endpointID: Int64?
-        let gatewaySocket = GatewaySocket()
-        defer { gatewaySocket.close() }
+        let gateway = dispatcher.gateway
+        let gatewaySocket = gateway.map {
+            GatewaySocket(
+                connection: connection, streamURL: $0.upstream.streamURL, bufferBytes: configuration.streamBufferBytes,
+                logger: logger)
+        }
+        defer {
+            if let gateway, let gatewaySocket {
+                if let endpointID { gateway.sockets.detach(gatewaySocket, endpointID: endpointID) }
+                gatewaySocket.close()
+            }
+        }
         do {
             for try await message in inbound.messages(maxSize: configuration.maxFrameBytes) {
                 guard case .text(let text) = message else {
@@ -106,7 +116,7 @@ struct StreamController: Sendable {
 
     /// Handles one text frame; false ends the session.
     private func receive(
-        _ text: String, connection: StreamConnection, endpointID: inout Int64?, gatewaySocket: GatewaySocket,
+        _ text: String, connection: StreamConnection, endpointID: inout Int64?, gatewaySocket: GatewaySocket?,
         logger: Logger
     ) async -> Bool {
         let token: String
@@ -118,7 +128,7 @@ struct StreamController: Sendable {
             // BIMserver's binary download channel (`{"action":"download","topicId":…}`), checked before
             // `token` as BIMserver does. The relay holds no models: in gateway mode it carries the
             // frame to BIMserver for a client that completed the handshake; otherwise it says so.
-            guard let gateway = dispatcher.gateway else {
+            guard let gatewaySocket else {
                 logger.info("stream frame refused: download action")
                 connection.offer([.text(Self.actionRefusal)])
                 return true
@@ -127,11 +137,7 @@ struct StreamController: Sendable {
                 connection.offer([.text(#"{"error":"Send {\"token\": …} on /stream before any action"}"#)])
                 return true
             }
-            gatewaySocket.downloads {
-                UpstreamDownloads(
-                    url: gateway.upstream.streamURL, connection: connection,
-                    bufferBytes: configuration.streamBufferBytes, logger: logger)
-            }.send(text)
+            gatewaySocket.channel().send(text)
             return true
         case .request(let parsed, let id):
             guard endpointID != nil else {
@@ -163,16 +169,20 @@ struct StreamController: Sendable {
                 connection.offer([.text(#"{"error":"Invalid token"}"#), .close(.policyViolation, "Invalid token")])
                 return false
             }
-            if let previous = endpointID { await drop(previous, connection: connection) }
+            if let previous = endpointID {
+                if let gatewaySocket { dispatcher.gateway?.sockets.detach(gatewaySocket, endpointID: previous) }
+                await drop(previous, connection: connection)
+            }
             let (endpoint, after, reply, generation) = try await open(
                 credential, requestedID: requested.endpointID, requestedSeq: requested.seq)
             endpointID = endpoint
             connection.generation.store(generation, ordering: .relaxed)
             hub.attach(connection, endpointID: endpoint)
-            if credential.origin != .relay, let gateway = dispatcher.gateway {
-                gatewaySocket.watch(
-                    token, gateway: gateway, every: configuration.upstreamAuthCache, database: database,
-                    connection: connection, logger: logger)
+            if let gateway = dispatcher.gateway, let gatewaySocket {
+                gatewaySocket.shookHands(
+                    token, bimserver: credential.origin != .relay, gateway: gateway,
+                    every: configuration.upstreamAuthCache, database: database)
+                gateway.sockets.attach(gatewaySocket, endpointID: endpoint)
             }
             connection.offer([.text(reply), .begin(endpointID: endpoint, after: after)])
             logger.info("endpoint attached", metadata: ["endpoint": "\(endpoint)", "user": "\(credential.user)"])

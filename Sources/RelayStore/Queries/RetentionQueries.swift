@@ -33,13 +33,15 @@ public enum RetentionQueries {
     }
 
     /// Forgets BIMserver tokens (origin `bimserver` or `callback`, gateway mode) not confirmed since
-    /// `cutoff`, unless an endpoint or an open topic still refers to them. Relay tokens are never deleted.
+    /// `cutoff`, unless an endpoint or an open topic still refers to them. Relay tokens are never
+    /// deleted, nor revoked rows (a revocation must outlive BIMserver's session).
     @discardableResult
     public static func pruneUpstreamTokens(_ db: Database, unusedSince cutoff: Date, limit: Int?) throws -> Int {
         try deleteBatch(
             db, from: "tokens",
             selecting: """
-                SELECT id FROM tokens t WHERE t.origin != 'relay' AND ifnull(t.last_used_at, t.created_at) < ?
+                SELECT id FROM tokens t WHERE t.origin != 'relay' AND t.revoked_at IS NULL
+                AND ifnull(t.last_used_at, t.created_at) < ?
                 AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.token_id = t.id)
                 AND NOT EXISTS (SELECT 1 FROM topics p WHERE p.owner_token_id = t.id AND p.closed_at IS NULL)
                 """, arguments: [cutoff], limit: limit)

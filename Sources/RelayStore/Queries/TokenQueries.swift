@@ -75,26 +75,34 @@ public enum TokenQueries {
         return record
     }
 
-    /// Records a BIMserver user's token as BIMserver described it: a `client` of `user`, seeing
-    /// `projects` (nil: every project, for BIMserver's admins). A known callback token keeps its
-    /// origin, role and project: only its user is filled in. A revoked row stays revoked.
+    /// Records a BIMserver user's token as BIMserver described it: a `client` named
+    /// `bimserver:<user>` (a namespace of its own: endpoints are matched by user name, and a relay
+    /// token's user must not meet a BIMserver user's), seeing exactly `projects`. A known callback
+    /// token keeps its origin, role and project; its user becomes `bimserver-callback:<user>#<hash
+    /// prefix>`, one identity per token, so that two services of one BIMserver user share nothing.
+    /// A revoked row stays revoked.
     public static func recordUpstream(
-        _ db: Database, hash: String, user: String, projects: [Int64]?, now: Date
+        _ db: Database, hash: String, user: String, projects: [Int64], now: Date
     ) throws {
         try db.cachedStatement(
             sql: """
                 INSERT INTO tokens (user, role, projects, token_hash, prefix, created_at, last_used_at, origin)
                 VALUES (?, 'client', ?, ?, ?, ?, ?, 'bimserver')
                 ON CONFLICT (token_hash) DO UPDATE SET
-                    user = excluded.user, last_used_at = excluded.last_used_at,
+                    last_used_at = excluded.last_used_at,
+                    user = CASE tokens.origin WHEN 'bimserver' THEN excluded.user
+                           ELSE 'bimserver-callback:' || ? || '#' || substr(tokens.token_hash, 1, 8) END,
                     projects = CASE tokens.origin WHEN 'bimserver' THEN excluded.projects ELSE tokens.projects END
                 WHERE tokens.origin != 'relay'
                 """
         ).execute(arguments: [
-            user, projects.map(projectList), hash, String(hash.prefix(Secrets.visiblePrefixLength)), now.sqlText,
-            now.sqlText,
+            upstreamUser(user), projectList(projects), hash, String(hash.prefix(Secrets.visiblePrefixLength)),
+            now.sqlText, now.sqlText, user,
         ])
     }
+
+    /// The relay identity of BIMserver user `name`.
+    public static func upstreamUser(_ name: String) -> String { "bimserver:" + name }
 
     /// Remembers a token BIMserver minted for a service (the `token` of a notification about
     /// project `poid`): once BIMserver confirms it, it is a producer for that project only.
@@ -103,7 +111,7 @@ public enum TokenQueries {
         try db.cachedStatement(
             sql: """
                 INSERT INTO tokens (user, role, projects, token_hash, prefix, created_at, origin)
-                VALUES ('bimserver service', 'producer', ?, ?, ?, ?, 'callback')
+                VALUES ('bimserver-callback:#' || substr(?2, 1, 8), 'producer', ?1, ?2, ?3, ?4, 'callback')
                 ON CONFLICT (token_hash) DO NOTHING
                 """
         ).execute(arguments: [

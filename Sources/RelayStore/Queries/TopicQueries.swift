@@ -44,16 +44,22 @@ public enum TopicQueries {
 
 extension TopicQueries {
     /// Creates a progress topic; its id is the topicId.
+    /// - Parameter idFloor: the smallest id to give (gateway mode: the relay's topic ids stay clear
+    ///   of BIMserver's, which count up from 1 while it runs); nil: the next id.
     public static func create(
         _ db: Database, type: String, scope: String, poid: Int64?, roid: Int64?, description: String,
-        owner: Int64?, now: Date
+        owner: Int64?, now: Date, idFloor: Int64? = nil
     ) throws -> Int64 {
         try Int64.fetchOne(
             db,
             sql: """
-                INSERT INTO topics (type, scope, poid, roid, description, owner_token_id, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id
-                """, arguments: [type, scope, poid, roid, description, owner, now])!
+                INSERT INTO topics (id, type, scope, poid, roid, description, owner_token_id, created_at)
+                VALUES (
+                    CASE WHEN ?1 IS NULL THEN NULL ELSE max(
+                        ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'topics'), 0) + 1, ?1) END,
+                    ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                RETURNING id
+                """, arguments: [idFloor, type, scope, poid, roid, description, owner, now])!
     }
 
     /// A topic, or nil.
