@@ -78,6 +78,13 @@ struct DeployTests {
         let http: Int
         var base: String { "https://127.0.0.1:\(https)" }
 
+        /// Stops nginx. SIGKILL: started from the test process (whose signal mask it inherits), it
+        /// ignored `terminate()`'s SIGTERM and outlived every test run.
+        func stop() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
         static func start(
             _ file: String, in folder: TemporaryDirectory, upstreams: [String: Int], name: String
         ) async throws -> Nginx {
@@ -156,7 +163,7 @@ struct DeployTests {
             db: folder.path("relay.sqlite"), user: "bim", role: "producer")
         let nginx = try await Nginx.start(
             "nginx.conf", in: folder, upstreams: ["127.0.0.1:8085": relay.port], name: "relay.example.org")
-        defer { nginx.process.terminate() }
+        defer { nginx.stop() }
         try await poll(until: "nginx answers /health", timeout: .seconds(20)) {
             try await nginx.curl(["\(nginx.base)/health"]).stdout.contains(#""status":"ok""#)
         }
@@ -191,7 +198,7 @@ struct DeployTests {
         let nginx = try await Nginx.start(
             "nginx-gateway.conf", in: folder,
             upstreams: ["127.0.0.1:8085": relay.port, "127.0.0.1:8080": bimserver.port], name: "bim.example.org")
-        defer { nginx.process.terminate() }
+        defer { nginx.stop() }
         try await poll(until: "nginx answers /health", timeout: .seconds(20)) {
             try await nginx.curl(["\(nginx.base)/health"]).stdout.contains(#""status":"ok""#)
         }
