@@ -69,7 +69,13 @@ public struct RelayRuntime: Sendable {
             configuration: configuration, publicURL: publicURL, database: database, writeQueue: writeQueue,
             deliveryWakeup: deliveryWakeup, streamHub: streamHub, metrics: metrics, upstream: upstream, logger: logger)
         var settings = DeliveryWorker.Settings(configuration)
-        if upstream != nil {
+        if let upstream {
+            logger.notice("gateway mode: BIMserver behind the relay", metadata: ["upstream": "\(upstream.baseURL)"])
+            if configuration.publicURL == nil {
+                logger.warning(
+                    "gateway mode without --public-url: deliveries give services http://<host>:<port> as apiUrl; set --public-url to the address services reach the relay at"
+                )
+            }
             // Services call back the relay: their progress is stored, their other calls forwarded.
             settings.apiURL = { publicURL.value }
         }
