@@ -156,7 +156,7 @@ public final class APIDispatcher: Sendable {
                     ?? Array(repeating: reply?["response"] ?? .emptyObject, count: segment.count)
             } else {
                 let calls = segment.compactMap { try? $0.get() }
-                elements += await gateway.forward(calls, token: request.token, headers: headers)
+                elements += await gateway.forward(calls, token: request.token, caller: token, headers: headers)
             }
             start = end
         }

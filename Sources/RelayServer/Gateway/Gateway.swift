@@ -61,11 +61,14 @@ struct Gateway: Sendable {
 
     /// Sends `calls` to BIMserver as one multi-call envelope and returns one reply element per call,
     /// in order; when BIMserver cannot be reached, or answers something else, each element says so.
-    func forward(_ calls: [APICall], token: String?, headers: HTTPFields) async -> [JSONValue] {
+    /// - Parameters:
+    ///   - token: the envelope's `token`, passed on as it came.
+    ///   - caller: the caller's token (the envelope's or a header's), for calls naming its endpoint.
+    func forward(_ calls: [APICall], token: String?, caller: String?, headers: HTTPFields) async -> [JSONValue] {
         var elements = [JSONValue?](repeating: nil, count: calls.count)
         var sent: [(index: Int, call: APICall)] = []
         for (index, call) in calls.enumerated() {
-            switch await endpointForBIMserver(call, token: token) {
+            switch await endpointForBIMserver(call, token: caller) {
             case .success(let call): sent.append((index, call))
             case .failure(let refusal): elements[index] = APIResponse.element(.failure(refusal))
             }
