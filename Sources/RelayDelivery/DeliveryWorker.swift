@@ -106,6 +106,11 @@ public final class DeliveryWorker: Service, Sendable {
     public var deliveriesInFlight: Int { inFlight.load(ordering: .relaxed) }
 
     public func run() async throws {
+        // Before the client exists: if this write fails (shutdown began first), there is no client
+        // to leave running (a debug build traps in its deinit).
+        let released = try await writeQueue.submit { db in try DeliveryQueries.releaseAllLeases(db, now: Date()) }
+        if released > 0 { logger.notice("released deliveries left in flight", metadata: ["count": "\(released)"]) }
+
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .milliseconds(DurationText.milliseconds(settings.connectTimeout)))
@@ -115,9 +120,6 @@ public final class DeliveryWorker: Service, Sendable {
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.decompression = .disabled
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-
-        let released = try await writeQueue.submit { db in try DeliveryQueries.releaseAllLeases(db, now: Date()) }
-        if released > 0 { logger.notice("released deliveries left in flight", metadata: ["count": "\(released)"]) }
 
         running.store(true, ordering: .relaxed)
         defer { running.store(false, ordering: .relaxed) }

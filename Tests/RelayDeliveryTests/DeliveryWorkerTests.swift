@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import RelayCore
 import RelayDelivery
 import RelayStore
@@ -9,6 +10,22 @@ import Testing
 /// The worker against a real receiver on 127.0.0.1: retries, signatures, limits, dead letters.
 @Suite("Delivery worker")
 struct DeliveryWorkerTests {
+    @Test("a worker whose start-up write fails throws, its HTTP client never left running (debug builds trapped)")
+    func startUpWriteFails() async throws {
+        let (database, folder) = try StoreFixtures.database()
+        defer { folder.remove() }
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let writeQueue = WriteQueue(database: database, logger: logger)
+        // A write queue that has stopped refuses every job, as during a shutdown that began first.
+        let writer = Task { try await writeQueue.run() }
+        writer.cancel()
+        _ = try? await writer.value
+        let worker = DeliveryWorker(
+            database: database, writeQueue: writeQueue, wakeup: Wakeup(), settings: .init(), logger: logger)
+        await #expect(throws: RelayError.self) { try await worker.run() }
+        #expect(!worker.isRunning)
+    }
+
     @Test("a delivery that fails twice is delivered on the third attempt, with one webhook-id throughout")
     func deliveredAfterFailures() async throws {
         let receiver = try await TestReceiver.start()
