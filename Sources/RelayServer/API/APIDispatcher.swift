@@ -84,10 +84,11 @@ public final class APIDispatcher: Sendable {
     public func answer(
         body: [UInt8], headerToken: String?, idempotencyKey: String?, headers: HTTPFields = [:]
     ) async -> Answer {
+        let read = Result { try APIRequest.parse(try JSONValue.parse(body)) }
         if let gateway {
             // What the relay does not own goes to BIMserver as it came; a body the relay cannot read
             // too (BIMserver's answer to it is the one the client would have had).
-            let parsed = try? APIRequest.parse(try JSONValue.parse(body))
+            let parsed = try? read.get()
             guard let parsed, parsed.calls.contains(where: { Gateway.owns($0) || Gateway.namesEndpoint($0) }) else {
                 do {
                     let reply = try await gateway.upstream.forward(body: ByteBuffer(bytes: body), headers: headers)
@@ -103,7 +104,7 @@ public final class APIDispatcher: Sendable {
         }
         let request: APIRequest
         do {
-            request = try APIRequest.parse(try JSONValue.parse(body))
+            request = try read.get()
         } catch let error as JSONParseError {
             logger.info("rejected request: invalid JSON", metadata: ["reason": "\(error)"])
             return Answer(status: 400, body: APIResponse.failure(.user("Invalid JSON: \(error)")).serialized)

@@ -53,10 +53,9 @@ struct Gateway: Sendable {
         return RelayInterface(name: call.interface) == .notificationRegistry && call.method.hasSuffix("ProgressHandler")
     }
 
-    /// The `topicId` parameter, if any.
+    /// The `topicId` parameter, if any, read as the handler reads it.
     static func topicID(_ call: APICall) -> Int64? {
-        guard let value = call.parameters?["topicId"] else { return nil }
-        return value.intValue ?? value.stringValue.flatMap { Int64($0) }
+        try? Parameters(call).long("topicId")
     }
 
     /// Sends `calls` to BIMserver as one multi-call envelope and returns one reply element per call,
@@ -131,7 +130,8 @@ struct Gateway: Sendable {
         -> UpstreamRights
     {
         guard try await identities.prepare(token) else { return UpstreamRights() }
-        var rights = UpstreamRights(confirmedToken: Secrets.hash(token: token))
+        let hash = Secrets.hash(token: token)
+        var rights = UpstreamRights(confirmedToken: hash)
         let registrations = request.calls.compactMap { call -> Registration? in
             guard case .success(let call) = call else { return nil }
             return Registration(call)
@@ -139,7 +139,7 @@ struct Gateway: Sendable {
         guard !registrations.isEmpty else { return rights }
         let topicIDs = registrations.compactMap(\.topicID)
         let known = try? await database.pool.read { db -> (TokenRecord?, [Int64: Int64]) in
-            let caller = try TokenQueries.upstream(db, hash: Secrets.hash(token: token))
+            let caller = try TokenQueries.upstream(db, hash: hash)
             var topics: [Int64: Int64] = [:]
             for id in topicIDs { if let poid = try TopicQueries.find(db, id: id)?.poid { topics[id] = poid } }
             return (caller, topics)
@@ -158,7 +158,9 @@ struct Gateway: Sendable {
         return rights
     }
 
-    /// A `register…` call of NotificationRegistryInterface naming a project, revision or topic.
+    /// A `register…` call of NotificationRegistryInterface that registers an endpoint for a
+    /// project, revision or topic, its parameters read as the handler reads them. (Registering a
+    /// progress topic is not one: BIMserver users are clients, which may not.)
     private struct Registration {
         let poid: Int64?
         let roid: Int64?
@@ -169,13 +171,12 @@ struct Gateway: Sendable {
                 let method = ServiceCatalog.method(.notificationRegistry, call.method)
             else { return nil }
             let names = Set(method.parameters.map(\.name))
-            func long(_ name: String) -> Int64? {
-                guard names.contains(name), let value = call.parameters?[name] else { return nil }
-                return value.intValue ?? value.stringValue.flatMap { Int64($0) }
-            }
+            guard names.contains("endPointId") else { return nil }
+            let parameters = Parameters(call)
+            func long(_ name: String) -> Int64? { names.contains(name) ? (try? parameters.long(name)) ?? nil : nil }
             poid = long("poid")
             roid = long("roid")
-            topicID = names.contains("endPointId") ? long("topicId") : nil
+            topicID = long("topicId")
             if poid == nil && roid == nil && topicID == nil { return nil }
         }
     }

@@ -161,11 +161,6 @@ final class UpstreamIdentities: Sendable {
     /// Projects of a user's previous scope asked about again at most, per check.
     static let maxRecheckedProjects = 100
 
-    /// Whether BIMserver confirmed `token` within the cache time.
-    func isConfirmed(_ token: String) -> Bool {
-        fresh(Secrets.hash(token: token))?.verdict == .confirmed
-    }
-
     /// The refusal, if any, for `token` reading project `poid` (`ServiceInterface.getProjectByPoid`).
     func refusal(_ token: String, project poid: Int64) async throws(Upstream.Failure) -> APIException? {
         let hash = Secrets.hash(token: token)
