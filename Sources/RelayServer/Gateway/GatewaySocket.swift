@@ -8,25 +8,33 @@ import Synchronization
 /// `/stream` (opened when the client first needs it: a download, or BIMserver's own progress), and
 /// the watch on its BIMserver token, which asks BIMserver again every cache time and closes the
 /// socket once the token is refused (or revoked with `bimrelay token revoke`), so a logged-out
-/// user stops hearing anything.
+/// user stops hearing anything. While it has an endpoint, it is listed in the gateway's
+/// ``GatewaySockets`` under that endpoint.
 final class GatewaySocket: Sendable {
     private struct State {
         var channel: UpstreamChannel?
         var watch: Task<Void, Never>?
         /// The BIMserver token the client shook hands with; nil for a relay token.
         var token: String?
+        /// The relay endpoint attached to the socket.
+        var endpointID: Int64?
     }
 
     private let state = Mutex(State())
+    private let gateway: Gateway
     private let connection: StreamConnection
-    private let streamURL: String
-    private let bufferBytes: Int
+    private let database: RelayDatabase
+    private let configuration: RelayConfiguration
     private let logger: Logger
 
-    init(connection: StreamConnection, streamURL: String, bufferBytes: Int, logger: Logger) {
+    init(
+        gateway: Gateway, connection: StreamConnection, database: RelayDatabase, configuration: RelayConfiguration,
+        logger: Logger
+    ) {
+        self.gateway = gateway
         self.connection = connection
-        self.streamURL = streamURL
-        self.bufferBytes = bufferBytes
+        self.database = database
+        self.configuration = configuration
         self.logger = logger
     }
 
@@ -38,19 +46,25 @@ final class GatewaySocket: Sendable {
         state.withLock { state in
             if let current = state.channel, !current.isClosed { return current }
             let channel = UpstreamChannel(
-                url: streamURL, token: state.token, connection: connection, bufferBytes: bufferBytes, logger: logger)
+                url: gateway.upstream.streamURL, token: state.token, connection: connection,
+                bufferBytes: configuration.streamBufferBytes, logger: logger)
             state.channel = channel
             return channel
         }
     }
 
-    /// After a handshake: watches `token` when BIMserver vouches for it (`bimserver` true), for as
-    /// long as the socket stays open; a relay token stops any earlier watch. A channel opened with
-    /// another token is closed.
-    func shookHands(_ token: String, bimserver: Bool, gateway: Gateway, every period: Duration, database: RelayDatabase)
-    {
-        let watch: Task<Void, Never>? =
-            bimserver ? self.watch(token, gateway: gateway, every: period, database: database) : nil
+    /// After a handshake that attached `endpointID`: the socket is listed under it (no longer under
+    /// an earlier one), and watches `token` when BIMserver vouches for it (`bimserver` true), every
+    /// `--upstream-auth-cache`, for as long as the socket stays open; a relay token stops any earlier
+    /// watch. A channel opened with another token is closed.
+    func shookHands(_ token: String, bimserver: Bool, endpointID: Int64) {
+        let watch: Task<Void, Never>? = bimserver ? self.watch(token) : nil
+        let previous = state.withLock { state in
+            defer { state.endpointID = endpointID }
+            return state.endpointID
+        }
+        if let previous { gateway.sockets.detach(self, endpointID: previous) }
+        gateway.sockets.attach(self, endpointID: endpointID)
         state.withLock { state in
             state.watch?.cancel()
             state.watch = watch
@@ -63,11 +77,9 @@ final class GatewaySocket: Sendable {
         }
     }
 
-    private func watch(_ token: String, gateway: Gateway, every period: Duration, database: RelayDatabase) -> Task<
-        Void, Never
-    > {
-        let connection = connection
-        let logger = logger
+    private func watch(_ token: String) -> Task<Void, Never> {
+        let (gateway, connection, database, logger) = (gateway, connection, database, logger)
+        let period = configuration.upstreamAuthCache
         return Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: period)
@@ -86,12 +98,14 @@ final class GatewaySocket: Sendable {
         }
     }
 
-    /// Ends the channel and the watch (the socket closed).
+    /// Ends the channel and the watch, and leaves the list (the socket closed).
     func close() {
-        state.withLock { state in
+        let endpointID = state.withLock { state in
             state.channel?.close()
             state.watch?.cancel()
+            return state.endpointID
         }
+        if let endpointID { gateway.sockets.detach(self, endpointID: endpointID) }
     }
 }
 

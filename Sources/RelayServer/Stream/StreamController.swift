@@ -84,18 +84,11 @@ struct StreamController: Sendable {
         _ inbound: WebSocketInboundStream, connection: StreamConnection, logger: Logger
     ) async -> Ending {
         var endpointID: Int64?
-        let gateway = dispatcher.gateway
-        let gatewaySocket = gateway.map {
+        let gatewaySocket = dispatcher.gateway.map {
             GatewaySocket(
-                connection: connection, streamURL: $0.upstream.streamURL, bufferBytes: configuration.streamBufferBytes,
-                logger: logger)
+                gateway: $0, connection: connection, database: database, configuration: configuration, logger: logger)
         }
-        defer {
-            if let gateway, let gatewaySocket {
-                if let endpointID { gateway.sockets.detach(gatewaySocket, endpointID: endpointID) }
-                gatewaySocket.close()
-            }
-        }
+        defer { gatewaySocket?.close() }
         do {
             for try await message in inbound.messages(maxSize: configuration.maxFrameBytes) {
                 guard case .text(let text) = message else {
@@ -169,21 +162,13 @@ struct StreamController: Sendable {
                 connection.offer([.text(#"{"error":"Invalid token"}"#), .close(.policyViolation, "Invalid token")])
                 return false
             }
-            if let previous = endpointID {
-                if let gatewaySocket { dispatcher.gateway?.sockets.detach(gatewaySocket, endpointID: previous) }
-                await drop(previous, connection: connection)
-            }
+            if let previous = endpointID { await drop(previous, connection: connection) }
             let (endpoint, after, reply, generation) = try await open(
                 credential, requestedID: requested.endpointID, requestedSeq: requested.seq)
             endpointID = endpoint
             connection.generation.store(generation, ordering: .relaxed)
             hub.attach(connection, endpointID: endpoint)
-            if let gateway = dispatcher.gateway, let gatewaySocket {
-                gatewaySocket.shookHands(
-                    token, bimserver: credential.origin != .relay, gateway: gateway,
-                    every: configuration.upstreamAuthCache, database: database)
-                gateway.sockets.attach(gatewaySocket, endpointID: endpoint)
-            }
+            gatewaySocket?.shookHands(token, bimserver: credential.origin != .relay, endpointID: endpoint)
             connection.offer([.text(reply), .begin(endpointID: endpoint, after: after)])
             logger.info("endpoint attached", metadata: ["endpoint": "\(endpoint)", "user": "\(credential.user)"])
             return true
