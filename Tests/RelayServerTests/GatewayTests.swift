@@ -48,6 +48,13 @@ struct GatewayTests {
             #"{\#(tokenField)"request":{"interface":"\#(interface)","method":"\#(method)","parameters":\#(parameters)}}"#
     }
 
+    /// A NotificationRegistryInterface call through the relay.
+    static func registry(
+        _ relay: TestRelay, _ method: String, _ parameters: String = "{}", token: String? = nil
+    ) async throws -> TestResponse {
+        try await relay.json(call("NotificationRegistryInterface", method, parameters, token: token))
+    }
+
     /// A `/stream` socket after the handshake with `token`, and its endpoint id.
     static func attach(_ relay: TestRelay, token: String) async throws -> (TestStreamClient, Int64) {
         let client = try await TestStreamClient.connect(port: relay.port)
@@ -136,9 +143,7 @@ struct GatewayTests {
             #expect(responses[4]["result"]?["username"] == "alice@example.org")
             // getProgress of BIMserver's own topic (a checkin's, say) is BIMserver's to answer.
             let progress = try JSONValue.parse(
-                try await relay.json(
-                    Self.call("NotificationRegistryInterface", "getProgress", #"{"topicId":3}"#, token: token)
-                ).body)
+                try await Self.registry(relay, "getProgress", #"{"topicId":3}"#, token: token).body)
             #expect(progress["response"]?["result"]?["echo"]?["method"] == "getProgress")
             // A NotificationRegistryInterface method the relay does not serve is BIMserver's to answer.
             #expect(responses[5]["result"]?["echo"]?["method"] == "noSuchRelayMethod")
@@ -157,10 +162,8 @@ struct GatewayTests {
             let token = bimserver.mintToken(for: "alice@example.org")
             let (client, endpoint) = try await Self.attach(relay, token: token)
             defer { Task { await client.close() } }
-            let registered = try await relay.json(
-                Self.call(
-                    "NotificationRegistryInterface", "registerChangeProgressOnProject",
-                    #"{"endPointId":\#(endpoint),"poid":1}"#, token: token))
+            let registered = try await Self.registry(
+                relay, "registerChangeProgressOnProject", #"{"endPointId":\#(endpoint),"poid":1}"#, token: token)
             #expect(registered.body == #"{"response":{"result":{}}}"#)
             #expect(bimserver.count("getLoggedInUser") == 1)
             #expect(bimserver.count("getAllProjects") == 1)
@@ -178,10 +181,9 @@ struct GatewayTests {
             // A producer's topic on project 1 reaches the BIMserver user.
             let producer = try await relay.issueToken(role: .producer)
             let topic = try Self.result(
-                try await relay.json(
-                    Self.call(
-                        "NotificationRegistryInterface", "registerProgressOnProjectTopic",
-                        #"{"type":"RUNNING_SERVICE","poid":1,"description":"Check"}"#, token: producer)))
+                try await Self.registry(
+                    relay, "registerProgressOnProjectTopic",
+                    #"{"type":"RUNNING_SERVICE","poid":1,"description":"Check"}"#, token: producer))
             let frame = try await client.nextJSON()
             #expect(frame["request"]?["method"] == "newProgressOnProjectTopic")
             #expect(frame["request"]?["parameters"]?["topicId"] == topic)
@@ -226,9 +228,7 @@ struct GatewayTests {
             let (client, endpoint) = try await Self.attach(relay, token: token)
             defer { Task { await client.close() } }
             func register(_ method: String, _ parameters: String) async throws -> String {
-                try await relay.json(
-                    Self.call("NotificationRegistryInterface", method, parameters, token: token)
-                ).body
+                try await Self.registry(relay, method, parameters, token: token).body
             }
             let refusedProject = try await register(
                 "registerNewRevisionOnSpecificProjectHandler", #"{"endPointId":\#(endpoint),"poid":2}"#)
@@ -242,10 +242,9 @@ struct GatewayTests {
             // A topic of project 2: refused its progress.
             let producer = try await relay.issueToken(role: .producer)
             let topic = try Self.result(
-                try await relay.json(
-                    Self.call(
-                        "NotificationRegistryInterface", "registerProgressOnProjectTopic",
-                        #"{"type":"RUNNING_SERVICE","poid":2,"description":"Other"}"#, token: producer)))
+                try await Self.registry(
+                    relay, "registerProgressOnProjectTopic",
+                    #"{"type":"RUNNING_SERVICE","poid":2,"description":"Other"}"#, token: producer))
             let refusedTopic = try await register(
                 "registerProgressHandler", #"{"endPointId":\#(endpoint),"topicId":\#(topic.serialized)}"#)
             #expect(refusedTopic.contains("has no rights on this project"))
@@ -256,10 +255,9 @@ struct GatewayTests {
             let sub = try await register(
                 "registerChangeProgressOnProject", #"{"endPointId":\#(endpoint),"poid":3}"#)
             #expect(sub == #"{"response":{"result":{}}}"#)
-            _ = try await relay.json(
-                Self.call(
-                    "NotificationRegistryInterface", "registerProgressOnProjectTopic",
-                    #"{"type":"RUNNING_SERVICE","poid":3,"description":"Annex"}"#, token: producer))
+            _ = try await Self.registry(
+                relay, "registerProgressOnProjectTopic", #"{"type":"RUNNING_SERVICE","poid":3,"description":"Annex"}"#,
+                token: producer)
             #expect(try await client.nextJSON()["request"]?["parameters"]?["poid"] == 3)
             #expect(try await relay.count("subscriptions") == 2)
             // When BIMserver is asked again, the scope is BIMserver's listing plus what it still allows.
@@ -299,10 +297,9 @@ struct GatewayTests {
             let viewer = bimserver.mintToken(for: "alice@example.org")
             let (client, endpoint) = try await Self.attach(relay, token: viewer)
             defer { Task { await client.close() } }
-            let registered = try await relay.json(
-                Self.call(
-                    "NotificationRegistryInterface", "registerChangeProgressOnRevision",
-                    #"{"endPointId":\#(endpoint),"poid":1,"roid":11}"#, token: viewer))
+            let registered = try await Self.registry(
+                relay, "registerChangeProgressOnRevision", #"{"endPointId":\#(endpoint),"poid":1,"roid":11}"#,
+                token: viewer)
             #expect(registered.body == #"{"response":{"result":{}}}"#)
 
             // The service, as BIMserver's service base does, at the apiUrl it was given.
@@ -318,10 +315,8 @@ struct GatewayTests {
             let announced = try await client.nextJSON()
             #expect(announced["request"]?["method"] == "newProgressOnRevisionTopic")
             // The browser follows the new topic, as BIMvie.ws does.
-            let following = try await relay.json(
-                Self.call(
-                    "NotificationRegistryInterface", "registerProgressHandler",
-                    #"{"endPointId":\#(endpoint),"topicId":\#(topic)}"#, token: viewer))
+            let following = try await Self.registry(
+                relay, "registerProgressHandler", #"{"endPointId":\#(endpoint),"topicId":\#(topic)}"#, token: viewer)
             #expect(following.body == #"{"response":{"result":{}}}"#)
             let update = try await TestHTTP.request(
                 "\(apiURL)/json", method: "POST",
@@ -420,14 +415,12 @@ struct GatewayTests {
                 #expect(exception?["message"]?.stringValue?.hasPrefix("BIMserver did not answer the relay") == true)
                 #expect(ContinuousClock.now - started < .seconds(5))
                 // A BIMserver token cannot be checked: said so, nothing accepted.
-                let owned = try await relay.json(
-                    Self.call("NotificationRegistryInterface", "getProgressTopicsOnServer", token: "bimserver-token"))
+                let owned = try await Self.registry(relay, "getProgressTopicsOnServer", token: "bimserver-token")
                 #expect(owned.status == 502)
                 // Relay tokens and BIMserver's ingest still work.
                 let producer = try await relay.issueToken(role: .producer)
                 try await relay.ingestNewRevision(producer: producer, roid: 5)
-                let client = try await relay.json(
-                    Self.call("NotificationRegistryInterface", "getProgressTopicsOnServer", token: producer))
+                let client = try await Self.registry(relay, "getProgressTopicsOnServer", token: producer)
                 #expect(client.body == #"{"response":{"result":[]}}"#)
                 let health = try await TestHTTP.request("\(relay.baseURL)/health")
                 #expect(health.status == 200)
@@ -487,10 +480,8 @@ struct GatewayTests {
             let (client, endpoint) = try await Self.attach(relay, token: token)
             defer { Task { await client.close() } }
             // As the stock client does after a checkin: register for BIMserver's topic 3.
-            let registered = try await relay.json(
-                Self.call(
-                    "NotificationRegistryInterface", "registerProgressHandler",
-                    #"{"topicId":3,"endPointId":\#(endpoint)}"#, token: token))
+            let registered = try await Self.registry(
+                relay, "registerProgressHandler", #"{"topicId":3,"endPointId":\#(endpoint)}"#, token: token)
             #expect(registered.body == #"{"response":{"result":{}}}"#, "\(registered.body)")
             #expect(bimserver.count("registerProgressHandler") == 1)
             #expect(bimserver.pushProgress(topicID: 3, progress: 42) == 1)
@@ -501,10 +492,8 @@ struct GatewayTests {
             // Someone else's token cannot use this socket's endpoint.
             bimserver.addUser("bob@example.org", password: "bob-pw", projects: [1])
             let bob = bimserver.mintToken(for: "bob@example.org")
-            let refused = try await relay.json(
-                Self.call(
-                    "NotificationRegistryInterface", "registerProgressHandler",
-                    #"{"topicId":3,"endPointId":\#(endpoint)}"#, token: bob))
+            let refused = try await Self.registry(
+                relay, "registerProgressHandler", #"{"topicId":3,"endPointId":\#(endpoint)}"#, token: bob)
             #expect(refused.body.contains("Endpoint not found"))
             #expect(bimserver.count("registerProgressHandler") == 1)
         }
@@ -520,8 +509,7 @@ struct GatewayTests {
                 try TokenQueries.rememberCallback(db, token: "callback-token", poid: 1, now: Date())
             }
             for candidate in [token, "callback-token"] {
-                let reply = try await relay.json(
-                    Self.call("NotificationRegistryInterface", "getProgressTopicsOnServer", token: candidate))
+                let reply = try await Self.registry(relay, "getProgressTopicsOnServer", token: candidate)
                 #expect(reply.body.contains("InvalidTokenException"))
             }
             // And the relay's own AuthInterface answers (BIMserver's is not there to ask).
