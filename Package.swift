@@ -50,7 +50,6 @@ let package = Package(
             dependencies: [
                 "RelayCore",
                 "RelayStore",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,6 +82,15 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // A relay started in this process, for the tests and `bimrelay bench`.
+        .target(
+            name: "RelayHarness",
+            dependencies: [
+                "RelayCore", "RelayStore", "RelayServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "bimrelay",
             dependencies: [
@@ -90,8 +98,8 @@ let package = Package(
                 "RelayStore",
                 "RelayDelivery",
                 "RelayServer",
+                "RelayHarness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,6 +118,7 @@ let package = Package(
                 "RelayCore",
                 "RelayStore",
                 "RelayServer",
+                "RelayHarness",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -120,7 +129,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore", "RelayTestSupport"]),
@@ -130,10 +138,19 @@ let package = Package(
                 "RelayCore", "RelayStore", "RelayTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "RelayDeliveryTests", dependencies: ["RelayCore", "RelayDelivery", "RelayTestSupport"]),
+        .testTarget(
+            name: "RelayDeliveryTests",
+            dependencies: [
+                "RelayCore", "RelayDelivery", "RelayStore", "RelayTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(
             name: "RelayServerTests",
-            dependencies: ["RelayCore", "RelayStore", "RelayServer", "RelayTestSupport"]
+            dependencies: [
+                "RelayCore", "RelayStore", "RelayServer", "RelayTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -56,17 +56,17 @@ public final class Wakeup: Sendable {
         }
     }
 
-    /// Waits for a signal for at most `timeout`.
+    /// Waits for a signal for at most `timeout` on `time`'s clock.
     /// - Returns: true when signalled, false when the time ran out.
     @discardableResult
-    public func wait(timeout: Duration) async -> Bool {
+    public func wait(timeout: Duration, time: RelayTime = .system) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await self.wait()
                 return !Task.isCancelled
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await time.sleep(for: timeout)
                 return false
             }
             let first = await group.next() ?? false

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import RelayCore
 import RelayStore
 import Synchronization
@@ -51,14 +50,16 @@ public final class AttemptRecorder: Sendable {
 
     private let state = Mutex(State())
     private let totals = Mutex(Statistics())
-    private let writeQueue: WriteQueue
+    private let storage: any RelayStorage
     private let disableAfter: Duration
     private let leaseMargin: Duration
+    private let time: RelayTime
 
-    init(writeQueue: WriteQueue, disableAfter: Duration, leaseMargin: Duration) {
-        self.writeQueue = writeQueue
+    init(storage: any RelayStorage, disableAfter: Duration, leaseMargin: Duration, time: RelayTime = .system) {
+        self.storage = storage
         self.disableAfter = disableAfter
         self.leaseMargin = leaseMargin
+        self.time = time
     }
 
     /// What has been recorded so far.
@@ -84,7 +85,7 @@ public final class AttemptRecorder: Sendable {
     private func flush() async {
         let taken = Mutex<[Waiting]>([])
         do {
-            let outcomes = try await writeQueue.submit { db -> [Outcome] in
+            let outcomes = try await storage.write { tx -> [Outcome] in
                 let waiting = self.state.withLock { state -> [Waiting] in
                     defer {
                         state.waiting = []
@@ -93,7 +94,7 @@ public final class AttemptRecorder: Sendable {
                     return state.waiting
                 }
                 taken.withLock { $0 = waiting }
-                return try self.write(waiting.map(\.finished), db: db)
+                return try self.write(waiting.map(\.finished), tx: tx)
             }
             let recorded = taken.withLock { $0 }
             totals.withLock {
@@ -122,14 +123,12 @@ public final class AttemptRecorder: Sendable {
 
     /// Records every attempt, each in its own savepoint (one that fails rolls back alone), then
     /// claims per service as many next deliveries as slots go on.
-    private func write(_ finished: [Finished], db: Database) throws -> [Outcome] {
+    private func write(_ finished: [Finished], tx: any StoreTransaction) throws -> [Outcome] {
         var outcomes = finished.map { attempt -> Outcome in
-            var recorded = DeliveryQueries.Recorded()
+            var recorded = RecordedAttempt()
             do {
-                try db.inSavepoint {
-                    recorded = try DeliveryQueries.record(
-                        db, attempt.result, now: attempt.now, disableAfter: disableAfter)
-                    return .commit
+                try tx.nested {
+                    recorded = try tx.deliveries.record(attempt.result, now: attempt.now, disableAfter: disableAfter)
                 }
             } catch {
                 return Outcome(failure: String(describing: error))
@@ -141,10 +140,10 @@ public final class AttemptRecorder: Sendable {
             guard let service = attempt.continueWith, let id = service.id else { continue }
             slots[id, default: (service, [])].indices.append(index)
         }
-        let now = Date()
+        let now = time.now()
         for (service, indices) in slots.values.sorted(by: { $0.service.id! < $1.service.id! }) {
-            let claimed = try DeliveryQueries.claim(
-                db, limit: indices.count, now: now, leaseMargin: leaseMargin, only: service)
+            let claimed = try tx.deliveries.claim(
+                limit: indices.count, now: now, leaseMargin: leaseMargin, only: service)
             for (index, delivery) in zip(indices, claimed) { outcomes[index].next = delivery }
         }
         return outcomes

@@ -10,7 +10,7 @@ extension DeliveryWorker {
     /// - Returns: the service's next due delivery, claimed in the same write (nil when none is due,
     ///   the service is ordered, or the worker is stopping).
     func attempt(_ delivery: ClaimedDelivery, client: HTTPClient) async -> ClaimedDelivery? {
-        let started = Date()
+        let started = settings.time.now()
         let clock = ContinuousClock.now
         let request = DeliveryRequest(delivery, now: started, apiURL: settings.apiURL?())
         let (outcome, body) =
@@ -22,7 +22,7 @@ extension DeliveryWorker {
                 ), []
             )
         let duration = ContinuousClock.now - clock
-        let now = Date()
+        let now = settings.time.now()
         var random = SystemRandomNumberGenerator()
         let next = outcome.next(
             attempt: delivery.attempt, schedule: delivery.service.schedule, now: now, using: &random)
@@ -87,11 +87,11 @@ extension DeliveryWorker {
                     }
                     let outcome = DeliveryOutcome.response(
                         status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"),
-                        body: body, now: Date())
+                        body: body, now: self.settings.time.now())
                     return (outcome, body)
                 }
                 group.addTask {
-                    try await Task.sleep(for: timeout)
+                    try await self.settings.time.sleep(for: timeout)
                     return nil
                 }
                 defer { group.cancelAll() }

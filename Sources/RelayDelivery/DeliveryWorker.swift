@@ -32,6 +32,9 @@ public final class DeliveryWorker: Service, Sendable {
         /// Gateway mode: the `apiUrl` put in notifications instead of BIMserver's (the relay's public
         /// URL), read when a request is built; nil passes BIMserver's on.
         public var apiURL: (@Sendable () -> String)?
+        /// The time: due times and leases are compared with its `now`; backoff, poll and request
+        /// timeouts wait on its clock.
+        public var time = RelayTime.system
 
         /// Settings from the relay's configuration.
         public init(_ configuration: RelayConfiguration = RelayConfiguration()) {
@@ -52,9 +55,8 @@ public final class DeliveryWorker: Service, Sendable {
     /// Since when claims have been failing; nil while they succeed.
     private let claimsFailingSince = Mutex<ContinuousClock.Instant?>(nil)
 
-    let database: RelayDatabase
-    let writeQueue: WriteQueue
-    let wakeup: Wakeup
+    let storage: any RelayStorage
+    let wakeup = Wakeup()
     let settings: Settings
     let logger: Logger
     let metrics: RelayMetrics
@@ -63,19 +65,17 @@ public final class DeliveryWorker: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
 
-    /// A worker over `database`, writing through `writeQueue`, woken by `wakeup`.
+    /// A worker over `storage`, woken by its ``StoreSignal/deliveriesDue`` signals.
     public init(
-        database: RelayDatabase, writeQueue: WriteQueue, wakeup: Wakeup, settings: Settings, logger: Logger,
-        metrics: RelayMetrics = RelayMetrics()
+        storage: any RelayStorage, settings: Settings, logger: Logger, metrics: RelayMetrics = RelayMetrics()
     ) {
-        self.database = database
-        self.writeQueue = writeQueue
-        self.wakeup = wakeup
+        self.storage = storage
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
         recorder = AttemptRecorder(
-            writeQueue: writeQueue, disableAfter: settings.disableAfter, leaseMargin: settings.leaseMargin)
+            storage: storage, disableAfter: settings.disableAfter, leaseMargin: settings.leaseMargin,
+            time: settings.time)
     }
 
     /// Whether the worker is claiming deliveries (for `/health`): from its start until shutdown.
@@ -108,7 +108,8 @@ public final class DeliveryWorker: Service, Sendable {
     public func run() async throws {
         // Before the client exists: if this write fails (shutdown began first), there is no client
         // to leave running (a debug build traps in its deinit).
-        let released = try await writeQueue.submit { db in try DeliveryQueries.releaseAllLeases(db, now: Date()) }
+        let now = settings.time.now()
+        let released = try await storage.write { tx in try tx.deliveries.releaseAllLeases(now: now) }
         if released > 0 { logger.notice("released deliveries left in flight", metadata: ["count": "\(released)"]) }
 
         var configuration = HTTPClient.Configuration()
@@ -121,6 +122,12 @@ public final class DeliveryWorker: Service, Sendable {
         configuration.decompression = .disabled
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
 
+        // Commits that made deliveries due (an ingest, `service enable`, a requeue) wake the loop.
+        let signals = storage.signals()
+        let listener = Task {
+            for await signal in signals where signal == .deliveriesDue { self.wakeup.signal() }
+        }
+        defer { listener.cancel() }
         running.store(true, ordering: .relaxed)
         defer { running.store(false, ordering: .relaxed) }
         await withGracefulShutdownHandler {
@@ -144,7 +151,8 @@ public final class DeliveryWorker: Service, Sendable {
                     // Due deliveries that could not be claimed wait for a slot of their service:
                     // a slot that ends signals, so look again then (or after the poll interval),
                     // not at once in an empty claim transaction after another.
-                    await wakeup.wait(timeout: blocked ? settings.pollInterval : await sleepDuration())
+                    await wakeup.wait(
+                        timeout: blocked ? settings.pollInterval : await sleepDuration(), time: settings.time)
                 }
             }
         } onGracefulShutdown: {
@@ -162,16 +170,16 @@ public final class DeliveryWorker: Service, Sendable {
         let capacity = settings.maxInFlight - inFlight.load(ordering: .relaxed)
         guard capacity > 0 else { return ([], false) }
         do {
-            let now = Date()
-            let next = try await database.pool.read { db in try DeliveryQueries.nextWake(db) }
+            let now = settings.time.now()
+            let next = try await storage.read { tx in try tx.deliveries.nextWake() }
             guard let next, next <= now else {
                 claimsFailingSince.withLock { $0 = nil }
                 return ([], false)
             }
             let margin = settings.leaseMargin
-            let claimed = try await writeQueue.submit { db in
-                try DeliveryQueries.releaseExpiredLeases(db, now: now)
-                return try DeliveryQueries.claim(db, limit: capacity, now: now, leaseMargin: margin)
+            let claimed = try await storage.write { tx in
+                try tx.deliveries.releaseExpiredLeases(now: now)
+                return try tx.deliveries.claim(limit: capacity, now: now, leaseMargin: margin)
             }
             claimsFailingSince.withLock { $0 = nil }
             return (claimed, claimed.isEmpty)
@@ -185,10 +193,10 @@ public final class DeliveryWorker: Service, Sendable {
     /// Until the next due delivery or lease expiry, at most ``Settings/pollInterval``.
     private func sleepDuration() async -> Duration {
         guard settings.maxInFlight - inFlight.load(ordering: .relaxed) > 0 else { return settings.pollInterval }
-        guard let next = try? await database.pool.read({ db in try DeliveryQueries.nextWake(db) }) else {
+        guard let next = try? await storage.read({ tx in try tx.deliveries.nextWake() }) else {
             return settings.pollInterval
         }
-        let wait = Duration.milliseconds(max(0, Int64(next.timeIntervalSinceNow * 1000)))
+        let wait = Duration.milliseconds(max(0, Int64(next.timeIntervalSince(settings.time.now()) * 1000)))
         return min(wait, settings.pollInterval)
     }
 }

@@ -16,12 +16,8 @@ import Synchronization
 public struct RelayRuntime: Sendable {
     /// The settings.
     public let configuration: RelayConfiguration
-    /// The database.
-    public let database: RelayDatabase
-    /// Group commit for every server-side write.
-    public let writeQueue: WriteQueue
-    /// Signalled after commits that created due deliveries.
-    public let deliveryWakeup: Wakeup
+    /// Where everything is stored.
+    public let storage: any RelayStorage
     /// The URL put in service descriptors.
     public let publicURL: PublicURL
     /// Answers JSON API envelopes.
@@ -41,13 +37,26 @@ public struct RelayRuntime: Sendable {
     /// The services to run, in dependency order.
     public let services: [any Service]
 
-    /// Builds the relay over an opened database.
+    /// Builds the relay over an opened SQLite database, writing through a group-commit writer.
     /// - Parameter onServerRunning: called with the bound port once the server listens.
     public init(
-        configuration: RelayConfiguration, database: RelayDatabase, logger: Logger,
+        configuration: RelayConfiguration, database: RelayDatabase, logger: Logger, time: RelayTime = .system,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
-        self.database = database
+        self.init(
+            configuration: configuration,
+            storage: { metrics in
+                SQLiteStorage(database: database, logger: logger, metrics: metrics, lockWait: configuration.lockWait)
+            }, logger: logger, time: time, onServerRunning: onServerRunning)
+    }
+
+    /// Builds the relay over the storage `makeStorage` returns (given the relay's metrics).
+    /// - Parameter time: what the worker, retention and the stream take the time from.
+    /// - Parameter onServerRunning: called with the bound port once the server listens.
+    public init(
+        configuration: RelayConfiguration, storage makeStorage: (RelayMetrics) -> any RelayStorage, logger: Logger,
+        time: RelayTime = .system, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
         let publicURL = PublicURL(configured: configuration.publicURL, host: configuration.host)
         self.publicURL = publicURL
         self.configuration = configuration
@@ -55,10 +64,10 @@ public struct RelayRuntime: Sendable {
         metricsFactory = Self.metricsFactory(registry: metricsRegistry)
         let metrics = RelayMetrics(factory: metricsFactory)
         metrics.prime()
-        writeQueue = WriteQueue(database: database, logger: logger, metrics: metrics, lockWait: configuration.lockWait)
-        deliveryWakeup = Wakeup()
-        streamHub = StreamHub(writeQueue: writeQueue, metrics: metrics)
-        retention = Retention(database: database, writeQueue: writeQueue, configuration: configuration, logger: logger)
+        let storage = makeStorage(metrics)
+        self.storage = storage
+        streamHub = StreamHub(storage: storage, metrics: metrics, time: time)
+        retention = Retention(storage: storage, configuration: configuration, logger: logger, time: time)
         let upstream = configuration.upstream.map { url in
             Upstream(
                 baseURL: url, timeout: configuration.upstreamTimeout, connectTimeout: configuration.connectTimeout,
@@ -66,9 +75,10 @@ public struct RelayRuntime: Sendable {
         }
         self.upstream = upstream
         dispatcher = APIDispatcher(
-            configuration: configuration, publicURL: publicURL, database: database, writeQueue: writeQueue,
-            deliveryWakeup: deliveryWakeup, streamHub: streamHub, metrics: metrics, upstream: upstream, logger: logger)
+            configuration: configuration, publicURL: publicURL, storage: storage, metrics: metrics, upstream: upstream,
+            logger: logger)
         var settings = DeliveryWorker.Settings(configuration)
+        settings.time = time
         if let upstream {
             logger.notice("gateway mode: BIMserver behind the relay", metadata: ["upstream": "\(upstream.baseURL)"])
             if configuration.publicURL == nil {
@@ -80,24 +90,22 @@ public struct RelayRuntime: Sendable {
             settings.apiURL = { publicURL.value }
         }
         let worker = DeliveryWorker(
-            database: database, writeQueue: writeQueue, wakeup: deliveryWakeup, settings: settings, logger: logger,
-            metrics: metrics)
+            storage: storage, settings: settings, logger: logger, metrics: metrics)
         self.worker = worker
 
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: BIMserverCORSMiddleware(allowedOrigins: configuration.allowedOrigins))
         HealthController(
-            database: database, writeQueue: writeQueue, worker: worker, hub: streamHub, metrics: metrics,
+            storage: storage, worker: worker, hub: streamHub, metrics: metrics,
             unhealthyAfter: configuration.unhealthyAfter
         ).addRoutes(to: router)
         MetricsController(
-            database: database, registry: metricsRegistry, metrics: metrics, hub: streamHub,
+            storage: storage, registry: metricsRegistry, metrics: metrics, hub: streamHub,
             tokenHash: configuration.metricsTokenHash
         ).addRoutes(to: router)
         JSONAPIController(dispatcher: dispatcher, maxBodyBytes: configuration.maxBodyBytes).addRoutes(to: router)
         let stream = StreamController(
-            configuration: configuration, database: database, writeQueue: writeQueue, dispatcher: dispatcher,
-            hub: streamHub)
+            configuration: configuration, storage: storage, dispatcher: dispatcher, hub: streamHub, time: time)
         let app = Application(
             router: router,
             server: .relay(
@@ -120,7 +128,7 @@ public struct RelayRuntime: Sendable {
             },
             logger: logger
         )
-        services = [writeQueue, worker, streamHub, retention] + (upstream.map { [$0] } ?? []) + [app]
+        services = storage.services + [worker, streamHub, retention] + (upstream.map { [$0] } ?? []) + [app]
     }
 
     /// Prometheus output with buckets fitting the relay's histograms.

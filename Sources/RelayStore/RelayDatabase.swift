@@ -8,7 +8,7 @@ import RelayCore
 /// readers that never block it. Admin commands open the same file while `serve` runs.
 public final class RelayDatabase: Sendable {
     /// The GRDB pool; RelayStore's queries run on it.
-    public let pool: DatabasePool
+    let pool: DatabasePool
     /// The file path as given.
     public let path: String
     /// The migrations this open applied (empty when the file was current).
@@ -73,18 +73,6 @@ public final class RelayDatabase: Sendable {
             throw error
         } catch {
             throw .database("cannot open database \(path): \(Self.describe(error))")
-        }
-    }
-
-    /// Runs `batch` in write transactions of its own, one after another, until it reports fewer than
-    /// `size` rows; returns the rows of all batches. For bulk admin changes that must not hold the
-    /// write lock (and the relay's ingest) for long.
-    public func inBatches(of size: Int, _ batch: (Database) throws -> Int) throws -> Int {
-        var total = 0
-        while true {
-            let rows = try pool.write { db in try batch(db) }
-            total += rows
-            if rows < size { return total }
         }
     }
 

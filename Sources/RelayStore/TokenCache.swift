@@ -11,9 +11,9 @@ import Synchronization
 /// process, so a revocation empties the cache before the next request is checked. The relay
 /// itself only writes a token's `last_used_at`. Entries are keyed by the token's SHA-256, never
 /// by the token; unknown tokens are not remembered.
-public final class TokenCache: Sendable {
+final class TokenCache: Sendable {
     /// How often a token's `last_used_at` is written at most.
-    public static let touchInterval: TimeInterval = 60
+    static let touchInterval: TimeInterval = 60
     /// Entries kept before the cache starts over.
     static let capacity = 10_000
 
@@ -26,11 +26,11 @@ public final class TokenCache: Sendable {
     private let state = Mutex(State())
 
     /// An empty cache.
-    public init() {}
+    init() {}
 
     /// The live token matching `token`, as ``TokenQueries/authenticate(_:token:)``. Use it only
     /// with the writer connection (`data_version` is per connection).
-    public func authenticate(_ db: Database, token: String) throws -> TokenRecord? {
+    func authenticate(_ db: Database, token: String) throws -> TokenRecord? {
         let version = try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version"))
         let hash = Secrets.hash(token: token)
         let cached = state.withLock { state -> TokenRecord? in
@@ -40,20 +40,25 @@ public final class TokenCache: Sendable {
             return state.tokens[hash]
         }
         if let cached, Secrets.constantTimeEquals(cached.tokenHash, hash) { return cached }
-        guard let record = try TokenQueries.authenticate(db, token: token) else { return nil }
+        guard let record = try SQLiteTokens(db: db).authenticate(token: token) else { return nil }
         state.withLock { state in
             if state.dataVersion == version { state.tokens[hash] = record }
         }
         return record
     }
 
+    /// Forgets every cached token (one was issued or revoked on this connection).
+    func clear() {
+        state.withLock { $0 = State() }
+    }
+
     /// Writes the token's `last_used_at`, at most once per ``touchInterval`` per token.
-    public func touch(_ db: Database, id: Int64, now: Date) throws {
+    func touch(_ db: Database, id: Int64, now: Date) throws {
         let due = state.withLock { state -> Bool in
             if let last = state.touched[id], now.timeIntervalSince(last) < Self.touchInterval { return false }
             state.touched[id] = now
             return true
         }
-        if due { try IngestQueries.touchToken(db, id: id, now: now) }
+        if due { try SQLiteIngest(db: db).touchToken(id: id, now: now) }
     }
 }

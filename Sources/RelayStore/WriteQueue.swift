@@ -17,7 +17,7 @@ import Synchronization
 /// The loop runs on a thread of its own: the writer is the relay's one serial resource, and as a
 /// task it would wait behind every HTTP and WebSocket task for its turn on Swift's cooperative
 /// pool (two threads here) after each commit.
-public final class WriteQueue: Service, Sendable {
+final class WriteQueue: Service, Sendable {
     /// The most jobs one transaction takes.
     public static let maximumBatch = 512
 
@@ -45,22 +45,12 @@ public final class WriteQueue: Service, Sendable {
     /// Since when writes have been failing or waiting for a lock another connection holds; nil while they succeed.
     private let troubleSince = Mutex<Date?>(nil)
     private let jobsArrived = DispatchSemaphore(value: 0)
-    private let totals = Mutex(Statistics())
-
-    /// Counts of what the queue has written, for metrics and tests.
-    public struct Statistics: Sendable, Equatable {
-        /// Transactions committed.
-        public var batches = 0
-        /// Jobs in those transactions.
-        public var jobs = 0
-        /// The most jobs one transaction held.
-        public var largestBatch = 0
-    }
+    private let totals = Mutex(WriteStatistics())
 
     /// A queue writing to `database`; it writes only while ``run()`` runs.
     /// - Parameter lockWait: how long a batch keeps trying while another connection (an admin's
     ///   `sqlite3`, a CLI command) holds the write lock, before its jobs fail.
-    public init(
+    init(
         database: RelayDatabase, logger: Logger, metrics: RelayMetrics = RelayMetrics(),
         lockWait: Duration = RelayConfiguration.defaultLockWait
     ) {
@@ -77,15 +67,20 @@ public final class WriteQueue: Service, Sendable {
     /// transaction has committed. If `body` throws, its changes are rolled back and the error is
     /// rethrown (after the commit of the others).
     /// - Parameter ingest: whether this is an ingest request, for `bimrelay_ingest_batch_size`.
-    public func submit<T: Sendable>(
-        ingest: Bool = false, _ body: @escaping @Sendable (Database) throws -> T
+    /// - Parameter onCommit: runs on the writer thread right after the commit, in commit order.
+    func submit<T: Sendable>(
+        ingest: Bool = false, onCommit: @escaping @Sendable (T) -> Void = { _ in },
+        _ body: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 execute: { db in
                     do {
-                        let value = try Self.inSavepoint(db) { try body(db) }
-                        return { continuation.resume(returning: value) }
+                        let value = try SQLiteTransaction.inSavepoint(db) { try body(db) }
+                        return {
+                            onCommit(value)
+                            continuation.resume(returning: value)
+                        }
                     } catch {
                         return { continuation.resume(throwing: error) }
                     }
@@ -99,22 +94,6 @@ public final class WriteQueue: Service, Sendable {
             }
             if wake { jobsArrived.signal() }
             if !accepted { continuation.resume(throwing: RelayError.database("the relay is shutting down")) }
-        }
-    }
-
-    /// Runs `body` in a savepoint of the batch transaction, rolled back if it throws. The three
-    /// statements are prepared once (GRDB's `inSavepoint` compiles them on every call, which
-    /// costs more than a small job's own statements).
-    private static func inSavepoint<T>(_ db: Database, _ body: () throws -> T) throws -> T {
-        try db.cachedStatement(sql: "SAVEPOINT job").execute()
-        do {
-            let value = try body()
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
-            return value
-        } catch {
-            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT job").execute()
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
-            throw error
         }
     }
 
@@ -235,5 +214,15 @@ public final class WriteQueue: Service, Sendable {
     }
 
     /// What has been written so far.
-    public var statistics: Statistics { totals.withLock { $0 } }
+    var statistics: WriteStatistics { totals.withLock { $0 } }
+}
+
+/// Counts of what the group-commit writer has written, for metrics and tests.
+public struct WriteStatistics: Sendable, Equatable {
+    /// Transactions committed.
+    public var batches = 0
+    /// Jobs in those transactions.
+    public var jobs = 0
+    /// The most jobs one transaction held.
+    public var largestBatch = 0
 }

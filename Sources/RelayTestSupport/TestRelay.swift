@@ -1,7 +1,7 @@
 import Foundation
-import GRDB
 import Logging
 import RelayCore
+import RelayHarness
 import RelayServer
 import RelayStore
 import ServiceLifecycle
@@ -19,9 +19,13 @@ public final class TestRelay: Sendable {
     /// `http://127.0.0.1:<port>`.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     /// The database.
-    public var database: RelayDatabase { runtime.database }
+    public var database: RelayDatabase { relay.database }
+    /// The storage the relay runs over.
+    public var storage: any RelayStorage { runtime.storage }
+    /// The SQLite storage, for plain SQL checks and the writer's statistics.
+    public var sqlite: SQLiteStorage { runtime.storage as! SQLiteStorage }
     /// The database file.
-    public var databasePath: String { runtime.database.path }
+    public var databasePath: String { relay.database.path }
 
     private init(relay: RunningRelay, folder: TemporaryDirectory) {
         self.relay = relay
@@ -32,8 +36,9 @@ public final class TestRelay: Sendable {
 
     /// Starts a relay; `configure` adjusts the defaults (host and port are always 127.0.0.1:0).
     /// - Parameter runWorker: false leaves the delivery worker out (what `/health` must notice).
+    /// - Parameter time: the relay's time (a ``ManualClock``'s to move it by hand).
     public static func start(
-        configure: (inout RelayConfiguration) -> Void = { _ in }, runWorker: Bool = true
+        configure: (inout RelayConfiguration) -> Void = { _ in }, runWorker: Bool = true, time: RelayTime = .system
     ) async throws -> TestRelay {
         let folder = try TemporaryDirectory()
         var configuration = RelayConfiguration()
@@ -45,7 +50,7 @@ public final class TestRelay: Sendable {
         let database = try RelayDatabase.open(
             path: configuration.databasePath, durability: configuration.durability, mode: .createAndMigrate)
         let relay = try await RunningRelay.start(
-            configuration: configuration, database: database, logger: logger, runWorker: runWorker)
+            configuration: configuration, database: database, logger: logger, runWorker: runWorker, time: time)
         return TestRelay(relay: relay, folder: folder)
     }
 
@@ -66,8 +71,8 @@ public final class TestRelay: Sendable {
 
     /// Issues a token directly in the database and returns it.
     public func issueToken(role: TokenRole, user: String = "test", projects: [Int64]? = nil) async throws -> String {
-        try await database.pool.write { db in
-            try TokenQueries.issue(db, user: user, role: role, projects: projects, now: Date()).token
+        try await storage.write { tx in
+            try tx.tokens.issue(user: user, role: role, projects: projects, now: Date()).token
         }
     }
 
@@ -83,22 +88,21 @@ public final class TestRelay: Sendable {
         service.enabled = enabled
         configure(&service)
         let candidate = service
-        return try await database.pool.write { db in try ServiceQueries.add(db, candidate) }
+        return try await storage.write { tx in try tx.services.add(candidate) }
     }
 
     /// Counts the rows of a table.
     public func count(_ table: String, where condition: String = "1") async throws -> Int {
-        try await database.pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table) WHERE \(condition)") ?? 0
-        }
+        try await sqlite.integer("SELECT count(*) FROM \(table) WHERE \(condition)") ?? 0
     }
 }
 
 /// Runs `body` against a fresh in-process relay and stops it afterwards, whatever happens.
 public func withTestRelay<T: Sendable>(
-    configure: (inout RelayConfiguration) -> Void = { _ in }, _ body: (TestRelay) async throws -> T
+    configure: (inout RelayConfiguration) -> Void = { _ in }, time: RelayTime = .system,
+    _ body: (TestRelay) async throws -> T
 ) async throws -> T {
-    let relay = try await TestRelay.start(configure: configure)
+    let relay = try await TestRelay.start(configure: configure, time: time)
     do {
         let result = try await body(relay)
         await relay.stop()
@@ -124,9 +128,7 @@ extension TestRelay {
 
     /// The state of one delivery.
     public func deliveryState(_ id: Int64) async throws -> String? {
-        try await database.pool.read { db in
-            try String.fetchOne(db, sql: "SELECT state FROM deliveries WHERE id = ?", arguments: [id])
-        }
+        try await sqlite.text("SELECT state FROM deliveries WHERE id = ?", arguments: [id])
     }
 }
 

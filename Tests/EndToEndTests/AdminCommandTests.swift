@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 /// Runs the real `bimrelay` binary against a temp database.
 @Suite("Admin commands")
@@ -44,7 +45,7 @@ struct AdminCommandTests {
         let revoked = try await cli("token", "revoke", String(token.prefix(12)))
         #expect(revoked.status == 0, "\(revoked)")
         let database = try RelayDatabase.open(path: db, mode: .existing)
-        #expect(try await database.pool.read { db in try TokenQueries.authenticate(db, token: token) } == nil)
+        #expect(try await database.pool.read { db in try db.store.tokens.authenticate(token: token) } == nil)
         let list = try await cli("token", "list", "--json")
         let rows = try #require(try list.json() as? [[String: Any]])
         #expect(rows.first { $0["user"] as? String == "bim" }?["revoked"] as? Bool == true)

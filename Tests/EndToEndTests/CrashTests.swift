@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 /// Acknowledged means durable: a relay killed with SIGKILL keeps everything it acknowledged.
 @Suite("Crash safety")

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 /// Services receive every notification at least once, across receiver outages and relay crashes.
 @Suite("Delivery across crashes")

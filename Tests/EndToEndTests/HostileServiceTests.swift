@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 /// Services that answer what they like, against a real `bimrelay serve` process.
 @Suite("Hostile services")

@@ -2,11 +2,11 @@ import Foundation
 import GRDB
 import Logging
 import RelayCore
-import RelayStore
 import RelayTestSupport
 import Testing
 
 @testable import RelayDelivery
+@testable import RelayStore
 
 /// Attempts that finish together share a write job, and each is recorded on its own.
 @Suite("Attempt recorder")
@@ -18,16 +18,16 @@ struct AttemptRecorderTests {
         let claimed = try await database.pool.write { db in
             let service = try StoreFixtures.service(db, identifier: "a")
             try StoreFixtures.deliveries(db, serviceIDs: [service, service], state: "pending")
-            let claimed = try DeliveryQueries.claim(
-                db, limit: 2, now: Date().addingTimeInterval(1), leaseMargin: .seconds(5))
+            let claimed = try db.store.deliveries.claim(
+                limit: 2, now: Date().addingTimeInterval(1), leaseMargin: .seconds(5))
             // One delivery disappears under its attempt (an admin's hand delete): its record fails.
             try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [claimed[0].id])
             return claimed
         }
         #expect(claimed.count == 2)
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        let writeQueue = WriteQueue(database: database, logger: logger)
-        let recorder = AttemptRecorder(writeQueue: writeQueue, disableAfter: .seconds(86_400), leaseMargin: .seconds(5))
+        let storage = SQLiteStorage(database: database, logger: logger)
+        let recorder = AttemptRecorder(storage: storage, disableAfter: .seconds(86_400), leaseMargin: .seconds(5))
         // Both finish before the writer runs, so one job takes both.
         let outcomes = claimed.map { delivery in
             Task {
@@ -41,7 +41,7 @@ struct AttemptRecorderTests {
             }
         }
         try await poll(until: "both attempts waiting") { recorder.waiting == 2 }
-        let writer = Task { try await writeQueue.run() }
+        let writer = Task { try await storage.services[0].run() }
         let missing = try await outcomes[0].value
         let recorded = try await outcomes[1].value
         writer.cancel()

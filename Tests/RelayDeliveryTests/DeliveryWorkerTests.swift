@@ -3,9 +3,10 @@ import GRDB
 import Logging
 import RelayCore
 import RelayDelivery
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 /// The worker against a real receiver on 127.0.0.1: retries, signatures, limits, dead letters.
 @Suite("Delivery worker")
@@ -15,13 +16,12 @@ struct DeliveryWorkerTests {
         let (database, folder) = try StoreFixtures.database()
         defer { folder.remove() }
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        let writeQueue = WriteQueue(database: database, logger: logger)
-        // A write queue that has stopped refuses every job, as during a shutdown that began first.
-        let writer = Task { try await writeQueue.run() }
+        let storage = SQLiteStorage(database: database, logger: logger)
+        // A writer that has stopped refuses every job, as during a shutdown that began first.
+        let writer = Task { try await storage.services[0].run() }
         writer.cancel()
         _ = try? await writer.value
-        let worker = DeliveryWorker(
-            database: database, writeQueue: writeQueue, wakeup: Wakeup(), settings: .init(), logger: logger)
+        let worker = DeliveryWorker(storage: storage, settings: .init(), logger: logger)
         await #expect(throws: RelayError.self) { try await worker.run() }
         #expect(!worker.isRunning)
     }
@@ -43,7 +43,7 @@ struct DeliveryWorkerTests {
             #expect(received.count == 3)
             #expect(Set(received.compactMap { $0.header("webhook-id") }).count == 1)
             #expect(received.allSatisfy { $0.path == "/json" })
-            let attempts = try await relay.database.pool.read { db in try QueueQueries.attempts(db, deliveryID: 1) }
+            let attempts = try await relay.database.pool.read { db in try db.store.queue.attempts(deliveryID: 1) }
             #expect(attempts.map(\.attempt) == [1, 2, 3])
             #expect(attempts.map(\.outcome) == ["failed", "failed", "delivered"])
             #expect(attempts.map(\.statusCode) == [500, 502, 200])
@@ -88,7 +88,7 @@ struct DeliveryWorkerTests {
             #expect(try await relay.count("events", where: "token = '3a0e4b1c9d2f'") == 1)
             try await relay.database.pool.write { db in
                 try db.execute(sql: "UPDATE services SET url = ? WHERE identifier = 'later'", arguments: [receiver.url])
-                _ = try QueueQueries.retry(db, ids: [2], now: Date())
+                _ = try db.store.queue.retry(ids: [2], now: Date())
             }
             try await poll(until: "delivered to both") {
                 try await relay.count("deliveries", where: "state = 'delivered'") == 2
@@ -109,7 +109,7 @@ struct DeliveryWorkerTests {
             try await relay.ingestNewRevision(producer: producer, roid: 65539)
             try await poll(until: "the attempt recorded") { try await relay.count("attempts") == 1 }
             let attempt = try #require(
-                try await relay.database.pool.read { db in try QueueQueries.attempts(db, deliveryID: 1) }.first)
+                try await relay.database.pool.read { db in try db.store.queue.attempts(deliveryID: 1) }.first)
             #expect(attempt.errorClass == "configuration" && attempt.error?.contains("--signing-secret") == true)
             #expect(receiver.received.isEmpty)
             #expect(try await relay.deliveryState(1) == "pending")
@@ -125,8 +125,7 @@ struct DeliveryWorkerTests {
             let service = try await relay.addService("svc", url: receiver.url)
             try await relay.database.pool.write { db in
                 for identifier in ["strict", "lenient"] {
-                    _ = try ServiceQueries.addProfile(
-                        db,
+                    _ = try db.store.services.addProfile(
                         ProfileRecord(
                             serviceId: service.id!, identifier: identifier, name: identifier, description: "",
                             publicProfile: true, createdAt: Date()))
@@ -151,15 +150,15 @@ struct DeliveryWorkerTests {
             }
             // Every answer takes 200 ms, so the 8 requests of each round finish together.
             receiver.script(Array(repeating: .init(status: 200, delay: .milliseconds(200)), count: 64))
-            let before = relay.runtime.writeQueue.statistics
-            _ = try await relay.database.pool.write { db in try ServiceQueries.enable(db, "svc", now: Date()) }
+            let before = relay.sqlite.writeStatistics
+            _ = try await relay.database.pool.write { db in try db.store.services.enable("svc", now: Date()) }
             try await poll(until: "all delivered", timeout: .seconds(60)) { receiver.received.count >= 64 }
             try await poll(until: "all recorded") {
                 try await relay.database.pool.read { db in
                     try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
                 } == 64
             }
-            let after = relay.runtime.writeQueue.statistics
+            let after = relay.sqlite.writeStatistics
             let records = relay.runtime.worker.recordStatistics
             #expect(Set(receiver.received.compactMap { $0.header("webhook-id") }).count == 64)
             #expect(try await relay.count("attempts") == 64)
@@ -203,15 +202,15 @@ struct DeliveryWorkerTests {
             try await relay.ingestNewRevision(producer: producer, roid: 1)
             try await relay.ingestNewRevision(producer: producer, roid: 2)
             try await poll(until: "the service is disabled") {
-                try await relay.database.pool.read { db in try ServiceQueries.find(db, "svc").enabled } == false
+                try await relay.database.pool.read { db in try db.store.services.find("svc").enabled } == false
             }
-            let service = try await relay.database.pool.read { db in try ServiceQueries.find(db, "svc") }
+            let service = try await relay.database.pool.read { db in try db.store.services.find("svc") }
             #expect(service.disabledReason?.contains("410") == true)
             #expect(try await relay.count("deliveries", where: "state = 'paused'") == 2)
             #expect(try await relay.count("deliveries", where: "state = 'dead'") == 0)
             // Enabling it lets them flow again.
             receiver.setFallback(.ok)
-            _ = try await relay.database.pool.write { db in try ServiceQueries.enable(db, "svc", now: Date()) }
+            _ = try await relay.database.pool.write { db in try db.store.services.enable("svc", now: Date()) }
             try await poll(until: "both delivered") {
                 try await relay.count("deliveries", where: "state = 'delivered'") == 2
             }
@@ -229,17 +228,17 @@ struct DeliveryWorkerTests {
             try await relay.ingestNewRevision(producer: producer, roid: 1)
             try await poll(until: "dead") { try await relay.deliveryState(1) == "dead" }
             #expect(receiver.received.count == 3)
-            let dead = try await relay.database.pool.read { db in
+            let dead = try relay.database.pool.read { db in
                 try Row.fetchOne(db, sql: "SELECT * FROM dead_letters")!
             }
             #expect(dead["attempts"] as Int == 3 && dead["last_status"] as Int == 500)
-            let attempt = try await relay.database.pool.read { db in try QueueQueries.attempts(db, deliveryID: 1).last!
+            let attempt = try await relay.database.pool.read { db in try db.store.queue.attempts(deliveryID: 1).last!
             }
             #expect(attempt.responseBody == "overloaded" && attempt.errorClass == "http_status")
 
             receiver.setFallback(.ok)
             // As `bimrelay queue retry` does: a write from another connection, no in-process signal.
-            _ = try await relay.database.pool.write { db in try QueueQueries.retry(db, ids: [1], now: Date()) }
+            _ = try await relay.database.pool.write { db in try db.store.queue.retry(ids: [1], now: Date()) }
             try await poll(until: "delivered after requeue", timeout: .seconds(5)) {
                 try await relay.deliveryState(1) == "delivered"
             }
@@ -266,7 +265,7 @@ struct DeliveryWorkerTests {
             ])
             try await relay.ingestNewRevision(producer: producer, roid: 1)
             try await poll(until: "delivered") { try await relay.deliveryState(1) == "delivered" }
-            let attempts = try await relay.database.pool.read { db in try QueueQueries.attempts(db, deliveryID: 1) }
+            let attempts = try await relay.database.pool.read { db in try db.store.queue.attempts(deliveryID: 1) }
             #expect(attempts.map(\.errorClass) == ["timeout", "redirect", "exception_envelope", nil])
             #expect(attempts[0].durationMs < 3000)
             #expect(attempts[2].error == "UserException: not now")
@@ -347,13 +346,13 @@ struct DeliveryWorkerTests {
                 }
                 try await relay.ingestNewRevision(producer: producer, roid: 1)
                 try await poll(until: "disabled") {
-                    try await relay.database.pool.read { db in try ServiceQueries.find(db, "svc").enabled } == false
+                    try await relay.database.pool.read { db in try db.store.services.find("svc").enabled } == false
                 }
-                let service = try await relay.database.pool.read { db in try ServiceQueries.find(db, "svc") }
+                let service = try await relay.database.pool.read { db in try db.store.services.find("svc") }
                 #expect(service.disabledReason?.contains("without a success") == true)
                 #expect(try await relay.deliveryState(1) == "paused")
                 let attempt = try await relay.database.pool.read { db in
-                    try QueueQueries.attempts(db, deliveryID: 1).first!
+                    try db.store.queue.attempts(deliveryID: 1).first!
                 }
                 #expect(attempt.errorClass == "connection")
             })

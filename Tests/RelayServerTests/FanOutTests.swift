@@ -4,6 +4,8 @@ import RelayCore
 import RelayTestSupport
 import Testing
 
+@testable import RelayStore
+
 /// The fan-out identifiers: one per trigger, descriptors that get subscribers working callback
 /// tokens, and BIMserver's extended-data pair delivered only to NEW_EXTENDED_DATA subscribers.
 @Suite("Fan-out identifiers")

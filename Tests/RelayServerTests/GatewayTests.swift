@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import RelayCore
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 /// Gateway mode (`--upstream`): the relay in front of a (fake) BIMserver, over real HTTP and
 /// WebSocket connections on both sides.
@@ -169,7 +170,7 @@ struct GatewayTests {
             #expect(bimserver.count("getAllProjects") == 1)
             #expect(bimserver.count("getProjectByPoid") == 1)
             let row = try await relay.database.pool.read { db in
-                try TokenQueries.upstream(db, hash: Secrets.hash(token: token))
+                try db.store.tokens.upstream(hash: Secrets.hash(token: token))
             }
             #expect(row?.origin == .bimserver)
             #expect(row?.user == "bimserver:alice@example.org")
@@ -268,7 +269,7 @@ struct GatewayTests {
                 return bimserver.count("getLoggedInUser") > asked
             }
             let scope = try await relay.database.pool.read { db in
-                try TokenQueries.upstream(db, hash: Secrets.hash(token: token))?.projectIDs
+                try db.store.tokens.upstream(hash: Secrets.hash(token: token))?.projectIDs
             }
             #expect(scope == [1, 3])
         }
@@ -504,9 +505,9 @@ struct GatewayTests {
         try await withTestRelay { relay in
             let token = "bimserver-token-seen-in-gateway-mode"
             try await relay.database.pool.write { db in
-                try TokenQueries.recordUpstream(
-                    db, hash: Secrets.hash(token: token), user: "alice", projects: [], now: Date())
-                try TokenQueries.rememberCallback(db, token: "callback-token", poid: 1, now: Date())
+                try db.store.tokens.recordUpstream(
+                    hash: Secrets.hash(token: token), user: "alice", projects: [], now: Date())
+                try db.store.tokens.rememberCallback(token: "callback-token", poid: 1, now: Date())
             }
             for candidate in [token, "callback-token"] {
                 let reply = try await Self.registry(relay, "getProgressTopicsOnServer", token: candidate)

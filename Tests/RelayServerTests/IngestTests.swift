@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import RelayCore
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 @Suite("Ingest: RemoteServiceInterface notifications into the outbox")
 struct IngestTests {
@@ -21,7 +22,7 @@ struct IngestTests {
             #expect(response.body == #"{"response":{"result":{}}}"#)
             #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
 
-            let (event, targets) = try await relay.database.pool.read { db in
+            let (event, targets) = try relay.database.pool.read { db in
                 (
                     try Row.fetchOne(db, sql: "SELECT * FROM events")!,
                     try Int64.fetchAll(
@@ -58,7 +59,7 @@ struct IngestTests {
                 let response = try await relay.json(body)
                 #expect(response.body == #"{"response":{"result":{}}}"#)
             }
-            let rows = try await relay.database.pool.read { db in
+            let rows = try relay.database.pool.read { db in
                 try Row.fetchAll(
                     db,
                     sql: """
@@ -165,7 +166,7 @@ struct IngestTests {
         try await withTestRelay { relay in
             let producer = try await relay.issueToken(role: .producer)
             try await relay.addService("a")
-            let before = relay.runtime.writeQueue.statistics
+            let before = relay.sqlite.writeStatistics
             let statuses = try await withThrowingTaskGroup(of: String.self) { group in
                 for index in 0..<300 {
                     group.addTask {
@@ -184,7 +185,7 @@ struct IngestTests {
                 try await relay.database.pool.read { db in
                     try Int.fetchOne(db, sql: "SELECT count(DISTINCT poid) FROM events")
                 } == 300)
-            let after = relay.runtime.writeQueue.statistics
+            let after = relay.sqlite.writeStatistics
             #expect(after.jobs - before.jobs >= 300)  // the delivery worker writes through the queue too
             // The delivery worker's claims and records share those transactions too, so compare
             // with every job written, not with the 300 requests.

@@ -1,8 +1,10 @@
 import Foundation
+import GRDB
 import RelayCore
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 /// Every way a request can be wrong: a clear answer in BIMserver's envelope, and nothing written.
 @Suite("JSON API errors")
@@ -152,8 +154,8 @@ struct JSONAPIErrorTests {
             // What `bimrelay token revoke` does: its own connection to the same file.
             let cli = try RelayDatabase.open(path: relay.databasePath, mode: .existing)
             _ = try await cli.pool.write { db in
-                try TokenQueries.revoke(
-                    db, idOrPrefix: String(producer.prefix(Secrets.visiblePrefixLength)), now: Date())
+                try db.store.tokens.revoke(
+                    idOrPrefix: String(producer.prefix(Secrets.visiblePrefixLength)), now: Date())
             }
             let second = try await relay.json(GoldenRequests.newRevision(userToken: producer, poid: "2"))
             #expect(second.body.contains("InvalidTokenException"))

@@ -1,7 +1,10 @@
 import Foundation
+import GRDB
 import RelayCore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 @Suite("JSON API envelope")
 struct JSONAPITests {

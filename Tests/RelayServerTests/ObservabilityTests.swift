@@ -1,9 +1,11 @@
 import Foundation
+import GRDB
 import RelayCore
 import RelayServer
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 /// `/metrics`, `/health` and background retention, against a real relay, receiver and WebSocket.
 @Suite("Observability and retention")
@@ -171,7 +173,7 @@ struct ObservabilityTests {
             #expect(try await relay.count("attempts") == 0)
             #expect(try await relay.count("events") == 3)
             // Once the paused deliveries go too (service removed), their events go with the next pass.
-            try await relay.database.pool.write { db in _ = try ServiceQueries.remove(db, "paused") }
+            try await relay.database.pool.write { db in _ = try db.store.services.remove("paused") }
             let second = try await relay.runtime.retention.pass(now: Date().addingTimeInterval(7200))
             #expect(second.events == 3)
             #expect(try await relay.count("events") == 0)

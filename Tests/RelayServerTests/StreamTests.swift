@@ -309,7 +309,7 @@ struct StreamTests {
             try await viewer.publish(relay, progress: 1)
             #expect(try await viewer.client.nextJSON()["seq"] == 1)
             // The old socket is still open (its client has not noticed anything yet).
-            let jobs = relay.runtime.writeQueue.statistics.jobs
+            let jobs = relay.sqlite.writeStatistics.jobs
             let (second, resumed, reply) = try await Self.handshake(
                 relay, token: viewer.viewer, extra: #","endpointid":\#(viewer.endpoint),"seq":1"#)
             #expect(resumed == viewer.endpoint && reply["payload"]?["resumed"] == true)
@@ -317,7 +317,7 @@ struct StreamTests {
             // the new socket's attach, then the old one's drop).
             try await poll(until: "the old socket closed") { viewer.client.closed.0 }
             try await poll(until: "the old session's drop written") {
-                relay.runtime.writeQueue.statistics.jobs >= jobs + 2
+                relay.sqlite.writeStatistics.jobs >= jobs + 2
             }
             #expect(try await relay.count("endpoints", where: "id = \(resumed) AND connected = 1") == 1)
             // Retention a day later keeps it, and it still gets frames.

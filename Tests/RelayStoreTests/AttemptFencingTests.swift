@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import RelayCore
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 /// An attempt's result counts only while the attempt holds its lease.
 @Suite("Attempt fencing")
@@ -24,18 +25,18 @@ struct AttemptFencingTests {
         let (first, second) = try database.pool.write { db -> (ClaimedDelivery, ClaimedDelivery) in
             let service = try StoreFixtures.service(db, identifier: "a")
             try StoreFixtures.deliveries(db, serviceIDs: [service], state: "pending")
-            let first = try #require(try DeliveryQueries.claim(db, limit: 1, now: now, leaseMargin: .seconds(5)).first)
+            let first = try #require(try db.store.deliveries.claim(limit: 1, now: now, leaseMargin: .seconds(5)).first)
             // The lease expires (the worker was stuck), the delivery is released and claimed again.
             let later = now.addingTimeInterval(3600)
-            #expect(try DeliveryQueries.releaseExpiredLeases(db, now: later) == 1)
+            #expect(try db.store.deliveries.releaseExpiredLeases(now: later) == 1)
             let second = try #require(
-                try DeliveryQueries.claim(db, limit: 1, now: later, leaseMargin: .seconds(5)).first)
+                try db.store.deliveries.claim(limit: 1, now: later, leaseMargin: .seconds(5)).first)
             return (first, second)
         }
         #expect(first.id == second.id && second.attempt == first.attempt + 1)
         let late = try database.pool.write { db in
-            try DeliveryQueries.record(
-                db, Self.result(first, next: .delivered), now: now, disableAfter: .seconds(86_400))
+            try db.store.deliveries.record(
+                Self.result(first, next: .delivered), now: now, disableAfter: .seconds(86_400))
         }
         #expect(late.stale)
         try database.pool.read { (db: Database) throws in
@@ -44,8 +45,8 @@ struct AttemptFencingTests {
             #expect(try Date.fetchOne(db, sql: "SELECT last_success_at FROM services") == nil)
         }
         let current = try database.pool.write { db in
-            try DeliveryQueries.record(
-                db, Self.result(second, next: .delivered), now: now, disableAfter: .seconds(86_400))
+            try db.store.deliveries.record(
+                Self.result(second, next: .delivered), now: now, disableAfter: .seconds(86_400))
         }
         #expect(!current.stale)
         #expect(
@@ -63,14 +64,14 @@ struct AttemptFencingTests {
             let service = try StoreFixtures.service(db, identifier: "a")
             try StoreFixtures.deliveries(db, serviceIDs: [service], state: "pending")
             let claimed = try #require(
-                try DeliveryQueries.claim(db, limit: 1, now: now, leaseMargin: .seconds(5)).first)
+                try db.store.deliveries.claim(limit: 1, now: now, leaseMargin: .seconds(5)).first)
             // Released at a restart, then requeued by an admin: attempt count back to 0.
-            try DeliveryQueries.releaseAllLeases(db, now: now)
-            _ = try QueueQueries.retry(db, ids: [claimed.id], now: now)
+            try db.store.deliveries.releaseAllLeases(now: now)
+            _ = try db.store.queue.retry(ids: [claimed.id], now: now)
             return claimed
         }
         let recorded = try database.pool.write { db in
-            try DeliveryQueries.record(db, Self.result(claimed, next: .dead), now: now, disableAfter: .seconds(86_400))
+            try db.store.deliveries.record(Self.result(claimed, next: .dead), now: now, disableAfter: .seconds(86_400))
         }
         #expect(recorded.stale)
         #expect(
@@ -86,14 +87,14 @@ struct AttemptFencingTests {
         let first = try database.pool.write { db -> ClaimedDelivery in
             let service = try StoreFixtures.service(db, identifier: "a")
             try StoreFixtures.deliveries(db, serviceIDs: [service], state: "pending")
-            let first = try #require(try DeliveryQueries.claim(db, limit: 1, now: now, leaseMargin: .seconds(5)).first)
-            try DeliveryQueries.releaseAllLeases(db, now: now)
+            let first = try #require(try db.store.deliveries.claim(limit: 1, now: now, leaseMargin: .seconds(5)).first)
+            try db.store.deliveries.releaseAllLeases(now: now)
             return first
         }
         var gone = Self.result(first, next: .retry(at: now))
         gone.disableReason = "the service answered 410 Gone"
         let recorded = try database.pool.write { db in
-            try DeliveryQueries.record(db, gone, now: now, disableAfter: .seconds(86_400))
+            try db.store.deliveries.record(gone, now: now, disableAfter: .seconds(86_400))
         }
         #expect(recorded.stale && recorded.disabled != nil)
         #expect(try database.pool.read { db in try Bool.fetchOne(db, sql: "SELECT enabled FROM services") } == false)

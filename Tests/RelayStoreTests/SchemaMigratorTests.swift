@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import RelayCore
-import RelayStore
 import RelayTestSupport
 import Testing
+
+@testable import RelayStore
 
 @Suite("Schema migrations")
 struct SchemaMigratorTests {
@@ -103,7 +104,7 @@ struct SchemaMigratorTests {
         let insideWrite = AsyncStream<Void>.makeStream()
         let finishWrite = AsyncStream<Void>.makeStream()
         async let writing: Void = writer.pool.write { db in
-            _ = try TokenQueries.issue(db, user: "uncommitted", role: .admin, projects: nil, now: Date())
+            _ = try db.store.tokens.issue(user: "uncommitted", role: .admin, projects: nil, now: Date())
             insideWrite.continuation.yield()
             // Hold the write transaction open until the reader has looked.
             let semaphore = DispatchSemaphore(value: 0)
@@ -117,11 +118,11 @@ struct SchemaMigratorTests {
         }
         var iterator = insideWrite.stream.makeAsyncIterator()
         await iterator.next()
-        let seen = try await reader.pool.read { db in try TokenQueries.list(db).map(\.user) }
+        let seen = try await reader.pool.read { db in try db.store.tokens.list().map(\.user) }
         #expect(seen.isEmpty)
         finishWrite.continuation.yield()
         try await writing
-        let after = try await reader.pool.read { db in try TokenQueries.list(db).map(\.user) }
+        let after = try await reader.pool.read { db in try db.store.tokens.list().map(\.user) }
         #expect(after == ["uncommitted"])
     }
 }

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import GRDB
 import HTTPTypes
 import Logging
 import NIOCore
@@ -25,36 +24,28 @@ public final class APIDispatcher: Sendable {
     }
 
     private let configuration: RelayConfiguration
-    private let database: RelayDatabase
-    private let writeQueue: WriteQueue
-    private let deliveryWakeup: Wakeup
+    private let storage: any RelayStorage
     private let logger: Logger
     private let handlers: [RelayInterface: any InterfaceHandler]
-    private let streamHub: StreamHub
     private let metrics: RelayMetrics
-    private let tokens = TokenCache()
     /// Gateway mode: BIMserver behind the relay.
     let gateway: Gateway?
 
-    /// A dispatcher over `database`, writing through `writeQueue` and waking `deliveryWakeup` after
-    /// commits that created due deliveries.
+    /// A dispatcher over `storage` (whose signals wake the worker and carry frames to the hub).
     public init(
-        configuration: RelayConfiguration, publicURL: PublicURL, database: RelayDatabase, writeQueue: WriteQueue,
-        deliveryWakeup: Wakeup, streamHub: StreamHub, metrics: RelayMetrics, upstream: Upstream? = nil, logger: Logger
+        configuration: RelayConfiguration, publicURL: PublicURL, storage: any RelayStorage,
+        metrics: RelayMetrics, upstream: Upstream? = nil, logger: Logger
     ) {
         gateway = upstream.map { upstream in
             Gateway(
                 upstream: upstream,
                 identities: UpstreamIdentities(
-                    upstream: upstream, cacheTime: configuration.upstreamAuthCache, database: database,
-                    writeQueue: writeQueue, logger: logger))
+                    upstream: upstream, cacheTime: configuration.upstreamAuthCache, storage: storage,
+                    logger: logger))
         }
         self.metrics = metrics
-        self.streamHub = streamHub
         self.configuration = configuration
-        self.database = database
-        self.writeQueue = writeQueue
-        self.deliveryWakeup = deliveryWakeup
+        self.storage = storage
         self.logger = logger
         handlers = [
             .remoteService: RemoteServiceHandler(configuration: configuration, publicURL: publicURL),
@@ -172,9 +163,9 @@ public final class APIDispatcher: Sendable {
     /// BIMserver confirms.
     func credential(for token: String) async throws -> TokenRecord? {
         let confirmed = try await gateway?.identities.prepare(token) ?? false
-        return try await database.pool.read { db in
-            if confirmed { return try TokenQueries.upstream(db, hash: Secrets.hash(token: token)) }
-            return try TokenQueries.authenticate(db, token: token)
+        return try await storage.read { tx in
+            if confirmed { return try tx.tokens.upstream(hash: Secrets.hash(token: token)) }
+            return try tx.tokens.authenticate(token: token)
         }
     }
 
@@ -182,7 +173,7 @@ public final class APIDispatcher: Sendable {
     private func upstreamRights(_ request: APIRequest, token: String?) async throws(Upstream.Failure) -> UpstreamRights
     {
         guard let gateway, let token else { return UpstreamRights() }
-        return try await gateway.rights(for: request, token: token, database: database)
+        return try await gateway.rights(for: request, token: token, storage: storage)
     }
 
     /// Answers a parsed envelope.
@@ -205,14 +196,14 @@ public final class APIDispatcher: Sendable {
                 // One call needs no savepoint of its own: the job's savepoint is the call's, and a
                 // failed call is rolled back by throwing its reply out of the job.
                 let single = !request.isMulti
-                let (body, effects) = try await writeQueue.submit(ingest: true) { db in
-                    var context = try self.context(db: db, token: token, now: now, tokens: self.tokens, rights: rights)
+                let (body, effects) = try await storage.write(ingest: true) { tx in
+                    var context = try self.context(tx: tx, token: token, now: now, rights: rights)
                     // A key counts only for an authenticated caller, and only within its own keys.
                     let scope = try idempotencyKey.flatMap { _ in
-                        try self.idempotencyScope(request, db: db, context: context)
+                        try self.idempotencyScope(request, tx: tx, context: context)
                     }
                     if let idempotencyKey, let scope,
-                        let first = try IngestQueries.idempotentResponse(db, tokenID: scope, key: idempotencyKey.value)
+                        let first = try tx.ingest.idempotentResponse(tokenID: scope, key: idempotencyKey.value)
                     {
                         guard Secrets.constantTimeEquals(first.bodyHash, idempotencyKey.bodyHash) else {
                             throw FailedCall(
@@ -223,27 +214,25 @@ public final class APIDispatcher: Sendable {
                         }
                         return (first.response, CallContext?.none)
                     }
-                    let (reply, failed, succeeded) = self.run(request, db: db, context: &context, savepoints: !single)
+                    let (reply, failed, succeeded) = self.run(request, tx: tx, context: &context, savepoints: !single)
                     let body = reply.serialized
                     if single && failed { throw FailedCall(body: body) }
                     // Only an answer that wrote something is worth replaying; a refused request stores nothing.
                     if let idempotencyKey, let scope, succeeded {
-                        try IngestQueries.storeIdempotentResponse(
-                            db, tokenID: scope, key: idempotencyKey.value, bodyHash: idempotencyKey.bodyHash,
+                        try tx.ingest.storeIdempotentResponse(
+                            tokenID: scope, key: idempotencyKey.value, bodyHash: idempotencyKey.bodyHash,
                             response: body, now: now)
                     }
                     return (body, context)
                 }
                 if let effects {
-                    if effects.wakeDelivery { deliveryWakeup.signal() }
-                    streamHub.publish(effects.frames)
                     for method in effects.ingested { metrics.eventIngested(method.rawValue) }
                 }
                 return Answer(status: 200, body: body)
             }
-            let body = try await database.pool.read { db in
-                var context = try self.context(db: db, token: token, now: now, tokens: nil, rights: rights)
-                return self.run(request, db: db, context: &context, savepoints: false).reply.serialized
+            let body = try await storage.read { tx in
+                var context = try self.context(tx: tx, token: token, now: now, rights: rights)
+                return self.run(request, tx: tx, context: &context, savepoints: false).reply.serialized
             }
             return Answer(status: 200, body: body)
         } catch let failed as FailedCall {
@@ -255,13 +244,12 @@ public final class APIDispatcher: Sendable {
         }
     }
 
-    /// - Parameter tokens: the writer's token cache (nil on a read connection).
     private func context(
-        db: Database, token: String?, now: Date, tokens: TokenCache?, rights: UpstreamRights
+        tx: any StoreTransaction, token: String?, now: Date, rights: UpstreamRights
     ) throws -> CallContext {
         var context = CallContext(
-            now: now, credential: nil, configuration: configuration, tokens: tokens, upstreamRights: rights)
-        context.credential = try token.flatMap { try context.authenticate(db, token: $0) }
+            now: now, credential: nil, configuration: configuration, upstreamRights: rights)
+        context.credential = try token.flatMap { try context.authenticate(tx, token: $0) }
         return context
     }
 
@@ -273,7 +261,9 @@ public final class APIDispatcher: Sendable {
 
     /// The token whose `Idempotency-Key`s a request uses: the envelope's, or else the one `userToken`
     /// its RemoteServiceInterface calls carry (BIMserver's credential); nil when unauthenticated.
-    private func idempotencyScope(_ request: APIRequest, db: Database, context: CallContext) throws -> Int64? {
+    private func idempotencyScope(_ request: APIRequest, tx: any StoreTransaction, context: CallContext) throws
+        -> Int64?
+    {
         if let credential = context.credential { return credential.id }
         let userTokens = Set(
             request.calls.compactMap { call -> String? in
@@ -283,13 +273,13 @@ public final class APIDispatcher: Sendable {
                 return call.parameters?["userToken"]?.stringValue
             })
         guard userTokens.count == 1, let token = userTokens.first, !token.isEmpty else { return nil }
-        return try context.authenticate(db, token: token)?.id
+        return try context.authenticate(tx, token: token)?.id
     }
 
     /// Runs every call and builds the reply; an invalid envelope token fails every call.
     /// - Returns: the reply, whether any call failed, and whether any succeeded.
     private func run(
-        _ request: APIRequest, db: Database, context: inout CallContext, savepoints: Bool
+        _ request: APIRequest, tx: any StoreTransaction, context: inout CallContext, savepoints: Bool
     ) -> (reply: JSONValue, failed: Bool, succeeded: Bool) {
         let tokenRefused = request.token != nil && context.credential == nil
         var outcomes: [Result<JSONValue, APIException>] = []
@@ -298,7 +288,7 @@ public final class APIDispatcher: Sendable {
                 outcomes.append(.failure(.invalidToken()))
                 continue
             }
-            outcomes.append(call.flatMap { call in perform(call, db: db, context: &context, savepoint: savepoints) })
+            outcomes.append(call.flatMap { call in perform(call, tx: tx, context: &context, savepoint: savepoints) })
         }
         let reply =
             request.isMulti
@@ -308,7 +298,7 @@ public final class APIDispatcher: Sendable {
     }
 
     private func perform(
-        _ call: APICall, db: Database, context: inout CallContext, savepoint: Bool
+        _ call: APICall, tx: any StoreTransaction, context: inout CallContext, savepoint: Bool
     ) -> Result<JSONValue, APIException> {
         guard let interface = RelayInterface(name: call.interface) else {
             return .failure(.user("No service found with name \(call.interface)"))
@@ -321,13 +311,12 @@ public final class APIDispatcher: Sendable {
             var result = JSONValue.null
             if savepoint {
                 var inner = context
-                try db.inSavepoint {
-                    result = try handler.handle(call, db: db, context: &inner)
-                    return .commit
+                try tx.nested {
+                    result = try handler.handle(call, tx: tx, context: &inner)
                 }
                 context = inner
             } else {
-                result = try handler.handle(call, db: db, context: &context)
+                result = try handler.handle(call, tx: tx, context: &context)
             }
             return .success(result)
         } catch let exception as APIException {

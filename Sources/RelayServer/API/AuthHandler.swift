@@ -1,11 +1,10 @@
-import GRDB
 import RelayCore
 import RelayStore
 
 /// `AuthInterface`: who a relay token is (the stock JavaScript client's `setToken` asks before it
 /// opens `/stream`). The relay has no passwords: `login` is refused with where tokens come from.
 struct AuthHandler: InterfaceHandler {
-    func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue {
+    func handle(_ call: APICall, tx: any StoreTransaction, context: inout CallContext) throws -> JSONValue {
         switch call.method {
         case "login":
             throw APIException.user(

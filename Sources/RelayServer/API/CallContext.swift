@@ -1,10 +1,9 @@
 import Foundation
-import GRDB
 import RelayCore
 import RelayStore
 
 /// What a method handler sees besides its parameters: the time, the caller, the settings, and
-/// the effects to run after the transaction commits.
+/// what to count after the transaction commits (the storage signals what it stored).
 struct CallContext {
     /// The request's time (one per envelope).
     let now: Date
@@ -12,37 +11,26 @@ struct CallContext {
     var credential: TokenRecord?
     /// The relay's settings.
     let configuration: RelayConfiguration
-    /// Tokens known to the writer connection; nil on a read connection.
-    let tokens: TokenCache?
     /// Gateway mode: what BIMserver said about the envelope's token and the projects its registrations name.
     let upstreamRights: UpstreamRights
-    /// Set when a call created due deliveries: the worker is woken after the commit.
-    var wakeDelivery = false
-    /// Frames stored by the calls, pushed to connected endpoints after the commit.
-    var frames: [StreamFrame] = []
     /// The methods of the events recorded, counted in metrics after the commit.
     var ingested: [NotificationMethod] = []
 
-    /// The live token matching `token` (from the writer's cache when there is one), or the row of the
-    /// envelope's BIMserver token when BIMserver confirmed it for this request (gateway mode).
-    func authenticate(_ db: Database, token: String) throws -> TokenRecord? {
-        let relayToken =
-            if let tokens { try tokens.authenticate(db, token: token) } else {
-                try TokenQueries.authenticate(db, token: token)
-            }
-        if let relayToken { return relayToken }
+    /// The live relay token matching `token`, or the row of the envelope's BIMserver token when
+    /// BIMserver confirmed it for this request (gateway mode).
+    func authenticate(_ tx: any StoreTransaction, token: String) throws -> TokenRecord? {
+        if let relayToken = try tx.tokens.authenticate(token: token) { return relayToken }
         let hash = Secrets.hash(token: token)
         guard let confirmed = upstreamRights.confirmedToken, Secrets.constantTimeEquals(confirmed, hash) else {
             return nil
         }
-        return try TokenQueries.upstream(db, hash: hash)
+        return try tx.tokens.upstream(hash: hash)
     }
 
     /// Notes that a token was used (at most once a minute).
-    func touch(_ db: Database, token: TokenRecord) throws {
+    func touch(_ tx: any StoreTransaction, token: TokenRecord) throws {
         guard let id = token.id else { return }
-        if let tokens { return try tokens.touch(db, id: id, now: now) }
-        try IngestQueries.touchToken(db, id: id, now: now)
+        try tx.tokens.touch(id: id, now: now)
     }
 
     /// The envelope credential, or `InvalidTokenException` when there is none.
@@ -56,7 +44,7 @@ struct CallContext {
 /// ``ServiceCatalog``'s to say (the dispatcher checks it before calling the handler).
 protocol InterfaceHandler: Sendable {
     /// Runs one call; throws ``APIException`` or ``RelayError`` for the caller's mistakes.
-    func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue
+    func handle(_ call: APICall, tx: any StoreTransaction, context: inout CallContext) throws -> JSONValue
 }
 
 extension TokenRecord {

@@ -1,10 +1,10 @@
-import GRDB
 import RelayCore
+import RelayStore
 
 /// `MetaInterface`: the relay's own interfaces, methods and parameters, read from ``ServiceCatalog``
 /// (what the stock Python client builds itself from). No token needed.
 struct MetaHandler: InterfaceHandler {
-    func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue {
+    func handle(_ call: APICall, tx: any StoreTransaction, context: inout CallContext) throws -> JSONValue {
         let parameters = Parameters(call)
         if call.method == "getServiceInterfaces" {
             return .array(ServiceCatalog.interfaces.map(BIMserverObjects.serviceInterface))

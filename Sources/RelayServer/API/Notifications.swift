@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import RelayCore
 import RelayStore
 
@@ -25,13 +24,12 @@ enum Notifications {
     /// Stores `method(parameters)` for the subscribers of `kind` (filtered by topic/project/revision),
     /// leaving out endpoints whose token may not see project `about`.
     static func publish(
-        _ db: Database, context: inout CallContext, kind: String, topicID: Int64? = nil, poid: Int64? = nil,
+        _ tx: any StoreTransaction, context: inout CallContext, kind: String, topicID: Int64? = nil, poid: Int64? = nil,
         roid: Int64? = nil, about: Int64?, method: String, parameters: [(String, JSONValue)]
     ) throws {
         let targets = visible(
-            try StreamQueries.subscribers(db, kind: kind, topicID: topicID, poid: poid, roid: roid), about: about)
+            try tx.stream.subscribers(kind: kind, topicID: topicID, poid: poid, roid: roid), about: about)
         guard !targets.isEmpty else { return }
-        context.frames += try StreamQueries.publish(
-            db, to: targets, method: method, payload: payload(method, parameters), now: context.now)
+        _ = try tx.stream.publish(to: targets, method: method, payload: payload(method, parameters), now: context.now)
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import RelayCore
 import RelayStore
 
@@ -8,23 +7,23 @@ struct RemoteServiceHandler: InterfaceHandler {
     let configuration: RelayConfiguration
     let publicURL: PublicURL
 
-    func handle(_ call: APICall, db: Database, context: inout CallContext) throws -> JSONValue {
+    func handle(_ call: APICall, tx: any StoreTransaction, context: inout CallContext) throws -> JSONValue {
         let parameters = Parameters(call)
         if let method = NotificationMethod(rawValue: call.method) {
-            return try record(method, parameters, db: db, context: &context)
+            return try record(method, parameters, tx: tx, context: &context)
         }
         switch call.method {
         case "getService":
-            return try descriptor(for: try parameters.requiredString("serviceIdentifier"), db: db)
+            return try descriptor(for: try parameters.requiredString("serviceIdentifier"), tx: tx)
         case "getPublicProfiles":
-            return try profiles(for: try parameters.requiredString("serviceIdentifier"), includePrivate: false, db: db)
+            return try profiles(for: try parameters.requiredString("serviceIdentifier"), includePrivate: false, tx: tx)
         case "getPrivateProfiles":
             let identifier = try parameters.requiredString("serviceIdentifier")
-            guard let token = try parameters.string("token"), try context.authenticate(db, token: token) != nil
+            guard let token = try parameters.string("token"), try context.authenticate(tx, token: token) != nil
             else {
                 throw APIException.invalidToken()
             }
-            return try profiles(for: identifier, includePrivate: true, db: db)
+            return try profiles(for: identifier, includePrivate: true, tx: tx)
         default:
             throw APIException.user("Method \(call.method) not found on RemoteServiceInterface")
         }
@@ -32,7 +31,7 @@ struct RemoteServiceHandler: InterfaceHandler {
 
     /// newRevision / newExtendedDataOnRevision / newExtendedDataOnProject: one event and its deliveries.
     private func record(
-        _ method: NotificationMethod, _ parameters: Parameters, db: Database, context: inout CallContext
+        _ method: NotificationMethod, _ parameters: Parameters, tx: any StoreTransaction, context: inout CallContext
     ) throws -> JSONValue {
         // Read every declared parameter first, so a missing one is reported before anything else.
         let poid = try parameters.long("poid")
@@ -43,48 +42,46 @@ struct RemoteServiceHandler: InterfaceHandler {
             serviceIdentifier: try parameters.requiredString("serviceIdentifier"),
             profileIdentifier: try parameters.string("profileIdentifier"),
             token: try parameters.string("token"), apiUrl: try parameters.string("apiUrl"))
-        let producer = try authenticateProducer(try parameters.string("userToken"), db: db, context: context)
+        let producer = try authenticateProducer(try parameters.string("userToken"), tx: tx, context: context)
         guard producer.canSee(project: poid) else {
             throw APIException.user("This token may not publish events for project \(poid.map(String.init) ?? "null")")
         }
-        try context.touch(db, token: producer)
+        try context.touch(tx, token: producer)
         // Gateway mode: the token BIMserver minted for the services comes back when they publish
         // progress; it is then a producer for this project (once BIMserver confirms it).
         if configuration.upstream != nil, let token = event.token, !token.isEmpty {
-            try TokenQueries.rememberCallback(db, token: token, poid: poid, now: context.now)
+            try tx.tokens.rememberCallback(token: token, poid: poid, now: context.now)
         }
         let fanOutTrigger = configuration.fanOutTrigger(identifier: event.serviceIdentifier, method: method)
-        let recorded = try IngestQueries.record(
-            db, event, producerTokenID: producer.id, fanOutTrigger: fanOutTrigger, now: context.now)
-        if recorded.hasPendingDeliveries { context.wakeDelivery = true }
+        _ = try tx.ingest.record(event, producerTokenID: producer.id, fanOutTrigger: fanOutTrigger, now: context.now)
         context.ingested.append(method)
         // The newRevision BIMserver sends alongside new extended data is not a new revision for
         // /stream listeners: they heard of it from the NEW_REVISION hook already.
         if !(method == .newRevision && fanOutTrigger == .newExtendedData) {
-            try notifyEndpoints(event, db: db, context: &context)
+            try notifyEndpoints(event, tx: tx, context: &context)
         }
         return .emptyObject
     }
 
     /// The WebSocket side of an event: `newRevision(poid, roid)` to endpoints registered for new
     /// revisions (all, or of this project), `newExtendedData(roid, edid)` for extended data on a revision.
-    private func notifyEndpoints(_ event: IncomingEvent, db: Database, context: inout CallContext) throws {
+    private func notifyEndpoints(_ event: IncomingEvent, tx: any StoreTransaction, context: inout CallContext) throws {
         switch event.method {
         case .newRevision:
             let parameters: [(String, JSONValue)] = [("poid", .int(event.poid)), ("roid", .int(event.roid))]
-            var endpoints = try StreamQueries.subscribers(db, kind: "new_revision")
+            var endpoints = try tx.stream.subscribers(kind: "new_revision")
             if let poid = event.poid {
-                endpoints += try StreamQueries.subscribers(db, kind: "new_revision_on_project", poid: poid)
+                endpoints += try tx.stream.subscribers(kind: "new_revision_on_project", poid: poid)
             }
             let targets = Notifications.visible(endpoints, about: event.poid)
             guard !targets.isEmpty else { return }
-            context.frames += try StreamQueries.publish(
-                db, to: targets, method: "newRevision", payload: Notifications.payload("newRevision", parameters),
+            _ = try tx.stream.publish(
+                to: targets, method: "newRevision", payload: Notifications.payload("newRevision", parameters),
                 now: context.now)
         case .newExtendedDataOnRevision:
             guard let roid = event.roid else { return }
             try Notifications.publish(
-                db, context: &context, kind: "new_extended_data_on_revision", roid: roid, about: event.poid,
+                tx, context: &context, kind: "new_extended_data_on_revision", roid: roid, about: event.poid,
                 method: "newExtendedData", parameters: [("roid", .int(roid)), ("edid", .int(event.edid))])
         case .newExtendedDataOnProject:
             return
@@ -93,10 +90,12 @@ struct RemoteServiceHandler: InterfaceHandler {
 
     /// The `userToken` parameter (BIMserver sends no top-level token), else the envelope's token;
     /// either way a producer or admin token.
-    private func authenticateProducer(_ userToken: String?, db: Database, context: CallContext) throws -> TokenRecord {
+    private func authenticateProducer(_ userToken: String?, tx: any StoreTransaction, context: CallContext) throws
+        -> TokenRecord
+    {
         let token: TokenRecord
         if let userToken, !userToken.isEmpty {
-            guard let found = try context.authenticate(db, token: userToken) else {
+            guard let found = try context.authenticate(tx, token: userToken) else {
                 throw APIException.invalidToken()
             }
             token = found
@@ -118,8 +117,8 @@ struct RemoteServiceHandler: InterfaceHandler {
     /// callback token's rights from the settings it stores from this descriptor, so a fan-out
     /// identifier asks for read rights on the revision (`--no-fan-out-read-revision` turns that off);
     /// settings that are absent are `null`, never `""` (BIMvie.ws looks up a schema by that name).
-    private func descriptor(for identifier: String, db: Database) throws -> JSONValue {
-        let service = try lookup(identifier, db: db)
+    private func descriptor(for identifier: String, tx: any StoreTransaction) throws -> JSONValue {
+        let service = try lookup(identifier, tx: tx)
         let fanOut = configuration.fanOutTrigger(identifier: identifier)
         func text(_ value: String?) -> JSONValue { value.flatMap { $0.isEmpty ? nil : .string($0) } ?? .null }
         let name: String
@@ -161,10 +160,10 @@ struct RemoteServiceHandler: InterfaceHandler {
 
     /// `SProfileDescriptor`s; a service without profiles offers one public `default` profile, so
     /// BIMserver (which asks for a profile) can still attach it.
-    private func profiles(for identifier: String, includePrivate: Bool, db: Database) throws -> JSONValue {
+    private func profiles(for identifier: String, includePrivate: Bool, tx: any StoreTransaction) throws -> JSONValue {
         let stored =
-            try lookup(identifier, db: db).map {
-                try ServiceQueries.profiles(db, serviceID: $0.id ?? 0, publicOnly: !includePrivate)
+            try lookup(identifier, tx: tx).map {
+                try tx.services.profiles(serviceID: $0.id ?? 0, publicOnly: !includePrivate)
             } ?? []
         let descriptors = stored.map { profile in
             Self.profile(
@@ -185,9 +184,9 @@ struct RemoteServiceHandler: InterfaceHandler {
     }
 
     /// The registered service, nil for a fan-out identifier, `UserException` for anything else.
-    private func lookup(_ identifier: String, db: Database) throws -> ServiceRecord? {
+    private func lookup(_ identifier: String, tx: any StoreTransaction) throws -> ServiceRecord? {
         if configuration.fanOutTrigger(identifier: identifier) != nil { return nil }
-        guard let service = try ServiceQueries.lookup(db, identifier: identifier) else {
+        guard let service = try tx.services.lookup(identifier: identifier) else {
             throw APIException.user("No service found with identifier '\(identifier)'")
         }
         return service

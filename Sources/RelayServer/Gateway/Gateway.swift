@@ -126,7 +126,7 @@ struct Gateway: Sendable {
     /// revisions they name (asked now unless asked within the cache time). Registrations for all
     /// projects are not asked about: their notifications are filtered by the projects BIMserver
     /// lists for the user.
-    func rights(for request: APIRequest, token: String, database: RelayDatabase) async throws(Upstream.Failure)
+    func rights(for request: APIRequest, token: String, storage: any RelayStorage) async throws(Upstream.Failure)
         -> UpstreamRights
     {
         guard try await identities.prepare(token) else { return UpstreamRights() }
@@ -138,10 +138,10 @@ struct Gateway: Sendable {
         }
         guard !registrations.isEmpty else { return rights }
         let topicIDs = registrations.compactMap(\.topicID)
-        let known = try? await database.pool.read { db -> (TokenRecord?, [Int64: Int64]) in
-            let caller = try TokenQueries.upstream(db, hash: hash)
+        let known = try? await storage.read { tx -> (TokenRecord?, [Int64: Int64]) in
+            let caller = try tx.tokens.upstream(hash: hash)
             var topics: [Int64: Int64] = [:]
-            for id in topicIDs { if let poid = try TopicQueries.find(db, id: id)?.poid { topics[id] = poid } }
+            for id in topicIDs { if let poid = try tx.topics.find(id: id)?.poid { topics[id] = poid } }
             return (caller, topics)
         }
         guard let (caller, topics) = known, caller?.origin == .bimserver else {

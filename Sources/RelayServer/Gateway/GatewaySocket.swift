@@ -23,17 +23,17 @@ final class GatewaySocket: Sendable {
     private let state = Mutex(State())
     private let gateway: Gateway
     private let connection: StreamConnection
-    private let database: RelayDatabase
+    private let storage: any RelayStorage
     private let configuration: RelayConfiguration
     private let logger: Logger
 
     init(
-        gateway: Gateway, connection: StreamConnection, database: RelayDatabase, configuration: RelayConfiguration,
+        gateway: Gateway, connection: StreamConnection, storage: any RelayStorage, configuration: RelayConfiguration,
         logger: Logger
     ) {
         self.gateway = gateway
         self.connection = connection
-        self.database = database
+        self.storage = storage
         self.configuration = configuration
         self.logger = logger
     }
@@ -78,7 +78,7 @@ final class GatewaySocket: Sendable {
     }
 
     private func watch(_ token: String) -> Task<Void, Never> {
-        let (gateway, connection, database, logger) = (gateway, connection, database, logger)
+        let (gateway, connection, storage, logger) = (gateway, connection, storage, logger)
         let period = configuration.upstreamAuthCache
         return Task {
             while !Task.isCancelled {
@@ -86,8 +86,8 @@ final class GatewaySocket: Sendable {
                 guard !Task.isCancelled else { return }
                 // BIMserver unreachable is not a refusal: the socket stays until BIMserver says no.
                 guard let confirmed = try? await gateway.identities.prepare(token) else { continue }
-                let row = try? await database.pool.read { db in
-                    try TokenQueries.upstream(db, hash: Secrets.hash(token: token))
+                let row = try? await storage.read { tx in
+                    try tx.tokens.upstream(hash: Secrets.hash(token: token))
                 }
                 if !confirmed || row == nil {
                     logger.info("stream closed: BIMserver no longer accepts its token")

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import RelayCore
 import RelayStore
@@ -44,18 +43,16 @@ final class UpstreamIdentities: Sendable {
 
     let upstream: Upstream
     private let cacheTime: Duration
-    private let database: RelayDatabase
-    private let writeQueue: WriteQueue
+    private let storage: any RelayStorage
     private let logger: Logger
     private let entries = Mutex<[String: Entry]>([:])
     /// Questions under way, by token hash: callers asking about the same token at once share one.
     private let asking = Mutex<[String: Task<Bool, any Error>]>([:])
 
-    init(upstream: Upstream, cacheTime: Duration, database: RelayDatabase, writeQueue: WriteQueue, logger: Logger) {
+    init(upstream: Upstream, cacheTime: Duration, storage: any RelayStorage, logger: Logger) {
         self.upstream = upstream
         self.cacheTime = cacheTime
-        self.database = database
-        self.writeQueue = writeQueue
+        self.storage = storage
         self.logger = logger
     }
 
@@ -102,7 +99,7 @@ final class UpstreamIdentities: Sendable {
     /// Asks BIMserver about `token` and records the answer.
     private func ask(_ token: String, hash: String) async throws(Upstream.Failure) -> Bool {
         let isRelayToken =
-            (try? await database.pool.read { db in try TokenQueries.authenticate(db, token: token) }) != nil
+            (try? await storage.read { tx in try tx.tokens.authenticate(token: token) }) != nil
         let until = ContinuousClock.now.advanced(by: cacheTime)
         if isRelayToken {
             store(hash, Entry(verdict: .relay, until: until))
@@ -123,15 +120,15 @@ final class UpstreamIdentities: Sendable {
         guard let username = user["username"]?.stringValue ?? user["name"]?.stringValue, !username.isEmpty else {
             throw Upstream.Failure(reason: "getLoggedInUser answered no user name", timedOut: false)
         }
-        let known = try? await database.pool.read { db in try TokenQueries.upstream(db, hash: hash) }
+        let known = try? await storage.read { tx in try tx.tokens.upstream(hash: hash) }
         // A user's scope is always an explicit list (BIMserver lists every project for its admins),
         // never "all": a token whose callback row is gone must not become a token for everything.
         // Callback tokens may not list projects ("Real authentication required"): theirs is the
         // notification's project, stored when it was ingested, and kept.
         let projects = known?.origin == .callback ? [] : try await scope(token, previous: known?.projectIDs ?? [])
         do {
-            try await writeQueue.submit { [projects] db in
-                try TokenQueries.recordUpstream(db, hash: hash, user: username, projects: projects, now: Date())
+            try await storage.write { [projects] tx in
+                try tx.tokens.recordUpstream(hash: hash, user: username, projects: projects, now: Date())
             }
         } catch {
             logger.error("could not record a BIMserver identity", metadata: ["error": "\(error)"])

@@ -8,8 +8,7 @@ import RelayStore
 /// stream hub run; 503 with the reason otherwise (also while the relay shuts down, so a proxy stops
 /// sending to it). It also reports the write-ahead log's size.
 struct HealthController: Sendable {
-    let database: RelayDatabase
-    let writeQueue: WriteQueue
+    let storage: any RelayStorage
     let worker: DeliveryWorker
     let hub: StreamHub
     let metrics: RelayMetrics
@@ -28,17 +27,17 @@ struct HealthController: Sendable {
             "worker": worker.isRunning ? "running" : "stopped", "stream": hub.isRunning ? "running" : "stopped",
         ]
         do {
-            let version = try await database.pool.read { db in try SchemaMigrator.currentVersion(db) }
+            let version = try await storage.schemaVersion()
             body["database"] = "ok"
             body["schema_version"] = "\(version)"
         } catch {
             body["database"] = "unreachable"
         }
-        let wal = database.walBytes
+        let wal = storage.logBytes
         body["wal_bytes"] = "\(wal)"
         metrics.walBytes(wal)
         var writesOK = true
-        if let since = writeQueue.failingSince {
+        if let since = storage.failingSince {
             body["writes_failing_since"] = Timestamp.format(since)
             writesOK = Date().timeIntervalSince(since) < DurationText.seconds(unhealthyAfter)
         }

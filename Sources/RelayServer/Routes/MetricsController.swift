@@ -16,7 +16,7 @@ final class MetricsController: Sendable {
     /// The longest the database-backed gauges may be stale.
     static let refreshInterval = Duration.seconds(5)
 
-    let database: RelayDatabase
+    let storage: any RelayStorage
     let registry: PrometheusCollectorRegistry
     let metrics: RelayMetrics
     let hub: StreamHub
@@ -25,10 +25,10 @@ final class MetricsController: Sendable {
     private let lastRefresh = Mutex<ContinuousClock.Instant?>(nil)
 
     init(
-        database: RelayDatabase, registry: PrometheusCollectorRegistry, metrics: RelayMetrics, hub: StreamHub,
+        storage: any RelayStorage, registry: PrometheusCollectorRegistry, metrics: RelayMetrics, hub: StreamHub,
         tokenHash: String?
     ) {
-        self.database = database
+        self.storage = storage
         self.registry = registry
         self.metrics = metrics
         self.hub = hub
@@ -59,7 +59,7 @@ final class MetricsController: Sendable {
 
     private func refreshIfStale() async {
         metrics.endpointsOpen(hub.openEndpoints)
-        metrics.walBytes(database.walBytes)
+        metrics.walBytes(storage.logBytes)
         let now = ContinuousClock.now
         let stale = lastRefresh.withLock { last in
             guard last.map({ now - $0 >= Self.refreshInterval }) ?? true else { return false }
@@ -68,8 +68,8 @@ final class MetricsController: Sendable {
         }
         guard stale else { return }
         guard
-            let (counts, disabled) = try? await database.pool.read({ db in
-                (try QueueQueries.countsByState(db), try ServiceQueries.disabledCount(db))
+            let (counts, disabled) = try? await storage.read({ tx in
+                (try tx.queue.countsByState(), try tx.services.disabledCount())
             })
         else { return }
         for (state, count) in counts { metrics.queueDepth(state, count) }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HummingbirdWebSocket
 import Logging
 import NIOWebSocket
@@ -10,10 +9,11 @@ import RelayStore
 /// client can resume after a disconnect.
 struct StreamController: Sendable {
     let configuration: RelayConfiguration
-    let database: RelayDatabase
-    let writeQueue: WriteQueue
+    let storage: any RelayStorage
     let dispatcher: APIDispatcher
     let hub: StreamHub
+    /// Resume horizons and detach times are taken from it.
+    let time: RelayTime
     /// Frames read from the database per query during a replay.
     static let replayChunk = 1000
 
@@ -86,7 +86,7 @@ struct StreamController: Sendable {
         var endpointID: Int64?
         let gatewaySocket = dispatcher.gateway.map {
             GatewaySocket(
-                gateway: $0, connection: connection, database: database, configuration: configuration, logger: logger)
+                gateway: $0, connection: connection, storage: storage, configuration: configuration, logger: logger)
         }
         defer { gatewaySocket?.close() }
         do {
@@ -198,21 +198,21 @@ struct StreamController: Sendable {
     private func open(_ credential: TokenRecord, requestedID: Int64?, requestedSeq: Int64) async throws -> (
         Int64, Int64, String, Int64
     ) {
-        let now = Date()
+        let now = time.now()
         let cutoff = now.addingTimeInterval(-DurationText.seconds(configuration.endpointRetention))
-        return try await writeQueue.submit { db in
+        return try await storage.write { tx in
             if let requestedID {
-                if let endpoint = try StreamQueries.endpoint(db, id: requestedID), endpoint.user == credential.user,
+                if let endpoint = try tx.stream.endpoint(id: requestedID), endpoint.user == credential.user,
                     endpoint.connected || (endpoint.disconnectedAt ?? now) >= cutoff,
-                    try Self.mayResume(endpoint, with: credential, db: db)
+                    try Self.mayResume(endpoint, with: credential, tx: tx)
                 {
                     if endpoint.tokenId != credential.id, let tokenID = credential.id {
-                        try StreamQueries.rebind(db, endpointID: requestedID, tokenID: tokenID)
+                        try tx.stream.rebind(endpointID: requestedID, tokenID: tokenID)
                     }
-                    let generation = try StreamQueries.attach(db, endpointID: requestedID, now: now)
+                    let generation = try tx.stream.attach(endpointID: requestedID, now: now)
                     let after = min(requestedSeq, endpoint.lastSeq)
                     let replayed = endpoint.lastSeq - after
-                    let oldest = try StreamQueries.oldestSeq(db, endpointID: requestedID)
+                    let oldest = try tx.stream.oldestSeq(endpointID: requestedID)
                     let gap = endpoint.lastSeq > after && (oldest ?? Int64.max) > after + 1
                     return (
                         requestedID, after,
@@ -220,15 +220,15 @@ struct StreamController: Sendable {
                         generation
                     )
                 }
-                let created = try self.createEndpoint(db, credential: credential, now: now)
+                let created = try self.createEndpoint(tx, credential: credential, now: now)
                 return (created.id, 0, Self.endpointReply(created.id, resumed: false, replayed: 0, gap: false), 0)
             }
             // The stock BIMserver client sends only {"token"}: give it back the endpoint it lost.
-            if let dropped = try StreamQueries.lastDropped(db, tokenID: credential.id ?? 0, since: cutoff) {
-                let generation = try StreamQueries.attach(db, endpointID: dropped.id, now: now)
+            if let dropped = try tx.stream.lastDropped(tokenID: credential.id ?? 0, since: cutoff) {
+                let generation = try tx.stream.attach(endpointID: dropped.id, now: now)
                 return (dropped.id, dropped.sentSeq, Self.endpointReply(dropped.id), generation)
             }
-            let created = try self.createEndpoint(db, credential: credential, now: now)
+            let created = try self.createEndpoint(tx, credential: credential, now: now)
             return (created.id, 0, Self.endpointReply(created.id), 0)
         }
     }
@@ -244,21 +244,23 @@ struct StreamController: Sendable {
     }
 
     /// A new endpoint for `credential`, its oldest dropped endpoints making room within the limit.
-    private func createEndpoint(_ db: Database, credential: TokenRecord, now: Date) throws -> EndpointRecord {
+    private func createEndpoint(_ tx: any StoreTransaction, credential: TokenRecord, now: Date) throws -> EndpointRecord
+    {
         let limit = configuration.maxEndpointsPerToken
-        guard try StreamQueries.makeRoomForEndpoint(db, tokenID: credential.id ?? 0, limit: limit) else {
+        guard try tx.stream.makeRoomForEndpoint(tokenID: credential.id ?? 0, limit: limit) else {
             throw TooManyEndpoints(limit: limit)
         }
-        return try StreamQueries.createEndpoint(db, token: credential, now: now)
+        return try tx.stream.createEndpoint(token: credential, now: now)
     }
 
     /// Whether `credential` may take over `endpoint`: its own token, or another token of the same
     /// user that sees at least as much (its stored frames were filtered by the endpoint's token:
     /// a narrower token must not read them).
-    private static func mayResume(_ endpoint: EndpointRecord, with credential: TokenRecord, db: Database) throws -> Bool
+    private static func mayResume(_ endpoint: EndpointRecord, with credential: TokenRecord, tx: any StoreTransaction)
+        throws -> Bool
     {
         if endpoint.tokenId == credential.id { return true }
-        guard let owner = try TokenQueries.find(db, id: endpoint.tokenId) else { return credential.projectIDs == nil }
+        guard let owner = try tx.tokens.find(id: endpoint.tokenId) else { return credential.projectIDs == nil }
         return credential.covers(owner)
     }
 
@@ -277,8 +279,9 @@ struct StreamController: Sendable {
         hub.detach(connection, endpointID: endpointID)
         let sent = connection.sentSeq.load(ordering: .relaxed)
         let generation = connection.generation.load(ordering: .relaxed)
-        _ = try? await writeQueue.submit { db in
-            try StreamQueries.detach(db, endpointID: endpointID, generation: generation, sentSeq: sent, now: Date())
+        let now = time.now()
+        _ = try? await storage.write { tx in
+            try tx.stream.detach(endpointID: endpointID, generation: generation, sentSeq: sent, now: now)
         }
     }
 
@@ -341,8 +344,8 @@ struct StreamController: Sendable {
         var cursor = after
         while cursor < upTo {
             let from = cursor
-            let frames = try await database.pool.read { db in
-                try StreamQueries.frames(db, endpointID: endpointID, after: from, limit: Self.replayChunk)
+            let frames = try await storage.read { tx in
+                try tx.stream.frames(endpointID: endpointID, after: from, limit: Self.replayChunk)
             }.filter { $0.seq <= upTo }
             guard !frames.isEmpty else { break }
             for frame in frames {

@@ -4,19 +4,22 @@ import RelayStore
 import ServiceLifecycle
 import Synchronization
 
-/// Routes committed frames to the sockets of connected endpoints (a `Service`: at start it marks
-/// every endpoint dropped, since no socket survives a restart; ``Retention`` prunes the tables).
+/// Routes committed frames (the storage's ``StoreSignal/framesPublished(_:)`` signals) to the
+/// sockets of connected endpoints (a `Service`: at start it marks every endpoint dropped, since no
+/// socket survives a restart; ``Retention`` prunes the tables).
 public final class StreamHub: Service, Sendable {
     private let connections = Mutex<[Int64: StreamConnection]>([:])
-    private let writeQueue: WriteQueue
+    private let storage: any RelayStorage
+    private let time: RelayTime
     let metrics: RelayMetrics
     private let running = Atomic<Bool>(false)
     /// `/stream` sockets open now, handshake or not (checked against `--max-stream-connections`).
     let openSockets = Atomic<Int>(0)
 
-    init(writeQueue: WriteQueue, metrics: RelayMetrics) {
-        self.writeQueue = writeQueue
+    init(storage: any RelayStorage, metrics: RelayMetrics, time: RelayTime = .system) {
+        self.storage = storage
         self.metrics = metrics
+        self.time = time
     }
 
     /// Whether the hub is routing frames (for `/health`): from its start until shutdown.
@@ -41,7 +44,7 @@ public final class StreamHub: Service, Sendable {
     }
 
     /// Hands committed frames to the connected endpoints; never blocks.
-    public func publish(_ frames: [StreamFrame]) {
+    func publish(_ frames: [StreamFrame]) {
         guard !frames.isEmpty else { return }
         let targets = connections.withLock { connections in
             frames.compactMap { frame in connections[frame.endpointID].map { ($0, frame) } }
@@ -50,9 +53,15 @@ public final class StreamHub: Service, Sendable {
     }
 
     public func run() async throws {
-        _ = try await writeQueue.submit { db in try StreamQueries.detachAll(db, now: Date()) }
+        let signals = storage.signals()
+        let now = time.now()
+        try await storage.write { tx in try tx.stream.detachAll(now: now) }
         running.store(true, ordering: .relaxed)
         defer { running.store(false, ordering: .relaxed) }
-        try? await gracefulShutdown()
+        await cancelWhenGracefulShutdown {
+            for await signal in signals {
+                if case .framesPublished(let frames) = signal { self.publish(frames) }
+            }
+        }
     }
 }

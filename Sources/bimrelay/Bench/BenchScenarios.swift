@@ -1,9 +1,9 @@
 import Foundation
-import GRDB
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
 import RelayCore
+import RelayHarness
 import RelayServer
 import RelayStore
 import Synchronization
@@ -14,17 +14,17 @@ struct BenchScenarios: Sendable {
     let quick: Bool
 
     /// A fresh database at durability FULL with a producer token and one service.
-    func database(_ name: String, serviceURL: String, enabled: Bool = true) throws -> (RelayDatabase, String) {
+    func database(_ name: String, serviceURL: String, enabled: Bool = true) async throws -> (RelayDatabase, String) {
         let database = try RelayDatabase.open(
             path: folder.appendingPathComponent("\(name).sqlite").path, durability: .full, mode: .createAndMigrate)
-        let token = try database.pool.write { db in
+        let token = try await SQLiteStorage(database: database).write { tx in
             var service = ServiceRecord(
                 identifier: "svc", name: "Bench service", url: serviceURL, triggers: "NEW_REVISION",
                 signingSecret: Secrets.newSigningSecret(), createdAt: Date(), updatedAt: Date())
             service.enabled = enabled
             service.maxInFlight = RelayConfiguration.defaultMaxInFlight
-            _ = try ServiceQueries.add(db, service)
-            return try TokenQueries.issue(db, user: "bench", role: .producer, projects: nil, now: Date()).token
+            _ = try tx.services.add(service)
+            return try tx.tokens.issue(user: "bench", role: .producer, projects: nil, now: Date()).token
         }
         return (database, token)
     }
@@ -70,7 +70,7 @@ struct BenchScenarios: Sendable {
         var result = Ingest()
         // The target service is disabled: every request writes its event and a (paused) delivery,
         // and no delivery traffic competes with ingest.
-        let (database, token) = try database("ingest", serviceURL: "http://127.0.0.1:9", enabled: false)
+        let (database, token) = try await database("ingest", serviceURL: "http://127.0.0.1:9", enabled: false)
         let relay = try await start(database, runWorker: false)
         let load = LoadGenerator(connections: concurrency)
         let url = "http://127.0.0.1:\(relay.port)/json"
@@ -104,16 +104,17 @@ struct BenchScenarios: Sendable {
         await load.shutdown()
 
         // (b) Raw SQLite: the same rows, same pragmas, `concurrency` requests per transaction.
-        let (raw, _) = try self.database("ingest-raw", serviceURL: "http://127.0.0.1:9", enabled: false)
+        let (file, _) = try await self.database("ingest-raw", serviceURL: "http://127.0.0.1:9", enabled: false)
+        // One transaction per call, no group-commit writer: what the relay's writer adds is not in it.
+        let raw = SQLiteStorage(database: file)
         let event = IncomingEvent(
             method: .newRevision, poid: 131_073, roid: 1, edid: nil, soid: 196_609, serviceIdentifier: "svc",
             profileIdentifier: "default", token: "bimserver-api-token", apiUrl: "http://bimserver.example.org:8080")
         var started = ContinuousClock.now
         for _ in 0..<(total / concurrency) {
-            try await raw.pool.write { db in
+            try await raw.write { tx in
                 for _ in 0..<concurrency {
-                    _ = try IngestQueries.record(
-                        db, event, producerTokenID: 1, fanOutTrigger: .newRevision, now: Date())
+                    _ = try tx.ingest.record(event, producerTokenID: 1, fanOutTrigger: .newRevision, now: Date())
                 }
             }
         }
@@ -122,8 +123,8 @@ struct BenchScenarios: Sendable {
         let single = quick ? 300 : 2_000
         started = ContinuousClock.now
         for _ in 0..<single {
-            try await raw.pool.write { db in
-                _ = try IngestQueries.record(db, event, producerTokenID: 1, fanOutTrigger: .newRevision, now: Date())
+            try await raw.write { tx in
+                _ = try tx.ingest.record(event, producerTokenID: 1, fanOutTrigger: .newRevision, now: Date())
             }
         }
         result.sqlitePerRequestFsync = Double(single) / (ContinuousClock.now - started).seconds
@@ -134,29 +135,28 @@ struct BenchScenarios: Sendable {
 
     /// Inserts `count` events, each with one pending delivery to service 1, in one transaction.
     static func fillBacklog(_ database: RelayDatabase, count: Int) async throws {
-        try await database.pool.write { db in
-            let now = Date()
-            try db.execute(
-                sql: """
-                    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-                    INSERT INTO events (method, poid, roid, soid, service_identifier, profile_identifier, token,
-                                        api_url, received_at)
-                    SELECT 'newRevision', 131073, i, 196609, 'bimrelay', 'default', 'bimserver-api-token',
-                           'http://bimserver.example.org:8080', ? FROM n
-                    """, arguments: [count, now])
-            try db.execute(
-                sql: """
-                    INSERT INTO deliveries (event_id, service_id, webhook_id, state, next_attempt_at, created_at,
-                                            updated_at)
-                    SELECT id, 1, 'msg_' || lower(hex(randomblob(16))), 'pending', ?, ?, ? FROM events
-                    """, arguments: [now, now, now])
-        }
+        let storage = SQLiteStorage(database: database)
+        let now = Timestamp.format(Date())
+        try await storage.execute(
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+            INSERT INTO events (method, poid, roid, soid, service_identifier, profile_identifier, token,
+                                api_url, received_at)
+            SELECT 'newRevision', 131073, i, 196609, 'bimrelay', 'default', 'bimserver-api-token',
+                   'http://bimserver.example.org:8080', ? FROM n
+            """, arguments: [count, now])
+        try await storage.execute(
+            """
+            INSERT INTO deliveries (event_id, service_id, webhook_id, state, next_attempt_at, created_at,
+                                    updated_at)
+            SELECT id, 1, 'msg_' || lower(hex(randomblob(16))), 'pending', ?, ?, ? FROM events
+            """, arguments: [now, now, now])
     }
 
     /// Deliveries/s draining `backlog` pending rows, measured over the first `measured` of them.
     func drain(backlog: Int, measured: Int, name: String) async throws -> Double {
         let (receiver, port) = try await BenchReceiver.start()
-        let (database, _) = try database(name, serviceURL: "http://127.0.0.1:\(port)")
+        let (database, _) = try await database(name, serviceURL: "http://127.0.0.1:\(port)")
         try await Self.fillBacklog(database, count: backlog)
         let started = ContinuousClock.now
         let relay = try await start(database)
@@ -192,7 +192,7 @@ struct BenchScenarios: Sendable {
         let seconds = quick ? 2 : 10
         let total = rate * seconds
         let (receiver, port) = try await BenchReceiver.start(recordTimes: true)
-        let (database, token) = try database("e2e", serviceURL: "http://127.0.0.1:\(port)")
+        let (database, token) = try await database("e2e", serviceURL: "http://127.0.0.1:\(port)")
         let relay = try await start(database)
         let load = LoadGenerator(connections: 64)
         let url = "http://127.0.0.1:\(relay.port)/json"
@@ -240,7 +240,7 @@ struct BenchScenarios: Sendable {
     /// through the relay, alternating, so that both see the same machine.
     func gateway(concurrency: Int) async throws -> Gateway {
         let (upstream, port) = try await BenchReceiver.start()
-        let (database, _) = try database("gateway", serviceURL: "http://127.0.0.1:9")
+        let (database, _) = try await database("gateway", serviceURL: "http://127.0.0.1:9")
         let relay = try await start(database) { $0.upstream = "http://127.0.0.1:\(port)" }
         let direct = "http://127.0.0.1:\(port)/json"
         let forwarded = "http://127.0.0.1:\(relay.port)/json"

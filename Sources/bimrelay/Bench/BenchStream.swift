@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HummingbirdWSClient
 import RelayCore
+import RelayHarness
 import RelayServer
 import RelayStore
 import Synchronization
@@ -61,9 +62,9 @@ extension BenchScenarios {
 
     /// A relay with a server topic, a producer and a client token.
     func streamRelay(_ name: String) async throws -> (RunningRelay, producer: String, client: String, topic: Int64) {
-        let (database, producer) = try database(name, serviceURL: "http://127.0.0.1:9", enabled: false)
-        let client = try await database.pool.write { db in
-            try TokenQueries.issue(db, user: "viewer", role: .client, projects: nil, now: Date()).token
+        let (database, producer) = try await database(name, serviceURL: "http://127.0.0.1:9", enabled: false)
+        let client = try await SQLiteStorage(database: database).write { tx in
+            try tx.tokens.issue(user: "viewer", role: .client, projects: nil, now: Date()).token
         }
         let relay = try await start(database, runWorker: false)
         guard
@@ -88,9 +89,8 @@ extension BenchScenarios {
         _ = try await Self.call(
             relay.port, token: client, "registerProgressHandler", #""topicId":\#(topic),"endPointId":\#(id)"#)
         _ = await waitUntil(timeout: .seconds(10)) {
-            (try? await relay.runtime.database.pool.read { db in
-                try Bool.fetchOne(db, sql: "SELECT connected = 0 FROM endpoints WHERE id = ?", arguments: [id])
-            }) == true
+            (try? await SQLiteStorage(database: relay.database).integer(
+                "SELECT connected = 0 FROM endpoints WHERE id = ?", arguments: [id])) == 1
         }
         // Publish while it is away, 250 updates per envelope.
         var published = 0

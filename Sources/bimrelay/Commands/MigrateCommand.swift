@@ -12,7 +12,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let opened = try RelayDatabase.open(path: database.db, mode: .createAndMigrate)
-        let version = try opened.read { db in try SchemaMigrator.currentVersion(db) }
+        let version = try await SQLiteStorage(database: opened).schemaVersion()
         let applied = opened.appliedMigrations.map { "\(String(format: "%04d", $0.version))_\($0.name)" }
         if output.json {
             try Printer.json(MigrateResult(database: database.db, schemaVersion: version, applied: applied))

@@ -27,10 +27,9 @@ struct ProfileCommand: AsyncParsableCommand {
             }
             let (service, identifier, name, description, isPublic) =
                 (self.service, self.identifier, self.name, self.description, !self.private)
-            let profile = try database.open().write { db in
-                let owner = try ServiceQueries.find(db, service)
-                return try ServiceQueries.addProfile(
-                    db,
+            let profile = try await database.open().write { tx in
+                let owner = try tx.services.find(service)
+                return try tx.services.addProfile(
                     ProfileRecord(
                         serviceId: owner.id ?? 0, identifier: identifier, name: name, description: description,
                         publicProfile: isPublic, createdAt: Date()))
@@ -53,8 +52,8 @@ struct ProfileCommand: AsyncParsableCommand {
 
         func run() async throws {
             let service = self.service
-            let profiles = try database.open().read { db in
-                try ServiceQueries.profiles(db, serviceID: try ServiceQueries.find(db, service).id ?? 0)
+            let profiles = try await database.open().read { tx in
+                try tx.services.profiles(serviceID: try tx.services.find(service).id ?? 0)
             }
             if output.json {
                 try Printer.json(profiles.map(ProfileView.init))
@@ -77,9 +76,9 @@ struct ProfileCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (service, identifier) = (self.service, self.identifier)
-            try database.open().write { db in
-                let owner = try ServiceQueries.find(db, service)
-                try ServiceQueries.removeProfile(db, serviceID: owner.id ?? 0, identifier: identifier)
+            try await database.open().write { tx in
+                let owner = try tx.services.find(service)
+                try tx.services.removeProfile(serviceID: owner.id ?? 0, identifier: identifier)
             }
             if output.json {
                 try Printer.json(["service": service, "removed": identifier])

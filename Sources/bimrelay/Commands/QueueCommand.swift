@@ -20,8 +20,8 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let (totals, overview) = try database.open().read { db in
-                (try QueueQueries.countsByState(db), try QueueQueries.overview(db))
+            let (totals, overview) = try await database.open().read { tx in
+                (try tx.queue.countsByState(), try tx.queue.overview())
             }
             if output.json {
                 try Printer.json(StatsResult(totals: totals, services: overview))
@@ -59,9 +59,9 @@ struct QueueCommand: AsyncParsableCommand {
             let state = try state.map(QueueCommand.parseState)
             guard limit > 0 else { throw RelayError.invalidArgument("--limit must be positive") }
             let (service, limit) = (self.service, self.limit)
-            let rows = try database.open().read { db in
-                let serviceID = try service.map { try ServiceQueries.find(db, $0).id ?? 0 }
-                return try QueueQueries.list(db, state: state, serviceID: serviceID, limit: limit)
+            let rows = try await database.open().read { tx in
+                let serviceID = try service.map { try tx.services.find($0).id ?? 0 }
+                return try tx.queue.list(state: state, serviceID: serviceID, limit: limit)
             }
             if output.json {
                 try Printer.json(rows)
@@ -88,8 +88,8 @@ struct QueueCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = self.id
-            let (delivery, attempts) = try database.open().read { db in
-                (try QueueQueries.show(db, id: id), try QueueQueries.attempts(db, deliveryID: id))
+            let (delivery, attempts) = try await database.open().read { tx in
+                (try tx.queue.show(id: id), try tx.queue.attempts(deliveryID: id))
             }
             if output.json {
                 try Printer.json(ShowResult(delivery: delivery, attempts: attempts))
@@ -159,18 +159,16 @@ struct QueueCommand: AsyncParsableCommand {
             let opened = try database.open()
             let count: Int
             if dead {
-                let serviceID = try service.map { name in
-                    try opened.read { db in try ServiceQueries.find(db, name).id ?? 0 }
+                var serviceID: Int64?
+                if let service {
+                    serviceID = try await opened.read { tx in try tx.services.find(service).id ?? 0 }
                 }
                 // Short write transactions: the relay's ingest interleaves with a large requeue.
-                count = try opened.translatingErrors {
-                    try opened.inBatches(of: QueueCommand.batchSize) { db in
-                        try QueueQueries.retryDead(
-                            db, serviceID: serviceID, since: since, now: now, limit: QueueCommand.batchSize)
-                    }
+                count = try await opened.writeInBatches(of: QueueCommand.batchSize) { [serviceID] tx, limit in
+                    try tx.queue.retryDead(serviceID: serviceID, since: since, now: now, limit: limit)
                 }
             } else {
-                count = try opened.write { db in try QueueQueries.retry(db, ids: ids, now: now) }
+                count = try await opened.write { tx in try tx.queue.retry(ids: ids, now: now) }
             }
             if output.json { try Printer.json(["requeued": count]) } else { print("requeued \(count) deliveries") }
         }
@@ -189,9 +187,7 @@ struct QueueCommand: AsyncParsableCommand {
             guard delivered else { throw RelayError.invalidArgument("only --delivered deliveries can be purged") }
             let cutoff = Date().addingTimeInterval(-DurationText.seconds(try DurationText.parse(olderThan)))
             let opened = try database.open()
-            let result = try opened.translatingErrors {
-                try QueueQueries.purgeDelivered(opened, before: cutoff, batchSize: QueueCommand.batchSize)
-            }
+            let result = try await opened.purgeDelivered(before: cutoff, batchSize: QueueCommand.batchSize)
             if output.json {
                 try Printer.json(["deliveries": result.deliveries, "events": result.events])
             } else {

@@ -45,7 +45,7 @@ struct ServiceCommand: AsyncParsableCommand {
             guard !fanOut.contains(identifier) else {
                 throw RelayError.conflict("'\(identifier)' is the relay's fan-out identifier; pick another")
             }
-            let added = try opened.write { db in try ServiceQueries.add(db, candidate) }
+            let added = try await opened.write { tx in try tx.services.add(candidate) }
             if output.json {
                 try Printer.json(ServiceView(added, showSecret: true))
             } else {
@@ -66,7 +66,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let services = try database.open().read { db in try ServiceQueries.list(db) }
+            let services = try await database.open().read { tx in try tx.services.list() }
             if output.json {
                 try Printer.json(services.map { ServiceView($0, showSecret: false) })
                 return
@@ -94,9 +94,9 @@ struct ServiceCommand: AsyncParsableCommand {
 
         func run() async throws {
             let identifier = self.identifier
-            let (service, profiles) = try database.open().read { db in
-                let service = try ServiceQueries.find(db, identifier)
-                return (service, try ServiceQueries.profiles(db, serviceID: service.id ?? 0))
+            let (service, profiles) = try await database.open().read { tx in
+                let service = try tx.services.find(identifier)
+                return (service, try tx.services.profiles(serviceID: service.id ?? 0))
             }
             var view = ServiceView(service, showSecret: showSecret)
             view.profiles = profiles.map(ProfileView.init)
@@ -120,10 +120,10 @@ struct ServiceCommand: AsyncParsableCommand {
         func run() async throws {
             let identifier = self.identifier
             let fields = self.fields
-            let updated = try database.open().write { db in
-                var service = try ServiceQueries.find(db, identifier)
+            let updated = try await database.open().write { tx in
+                var service = try tx.services.find(identifier)
                 try fields.apply(to: &service)
-                return try ServiceQueries.update(db, service, now: Date())
+                return try tx.services.update(service, now: Date())
             }
             if output.json {
                 try Printer.json(ServiceView(updated, showSecret: false))
@@ -143,7 +143,7 @@ struct ServiceCommand: AsyncParsableCommand {
 
         func run() async throws {
             let identifier = self.identifier
-            let service = try database.open().write { db in try ServiceQueries.enable(db, identifier, now: Date()) }
+            let service = try await database.open().write { tx in try tx.services.enable(identifier, now: Date()) }
             if output.json {
                 try Printer.json(ServiceView(service, showSecret: false))
             } else {
@@ -163,8 +163,8 @@ struct ServiceCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (identifier, reason) = (self.identifier, self.reason)
-            let service = try database.open().write { db in
-                try ServiceQueries.disable(db, identifier, reason: reason, now: Date())
+            let service = try await database.open().write { tx in
+                try tx.services.disable(identifier, reason: reason, now: Date())
             }
             if output.json {
                 try Printer.json(ServiceView(service, showSecret: false))
@@ -185,7 +185,7 @@ struct ServiceCommand: AsyncParsableCommand {
 
         func run() async throws {
             let identifier = self.identifier
-            let removed = try database.open().write { db in try ServiceQueries.remove(db, identifier) }
+            let removed = try await database.open().write { tx in try tx.services.remove(identifier) }
             if output.json {
                 try Printer.json(["identifier": identifier, "deliveries_removed": String(removed)])
             } else {

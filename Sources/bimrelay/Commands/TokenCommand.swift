@@ -29,8 +29,8 @@ struct TokenCommand: AsyncParsableCommand {
             let projectIDs = try projects.map(Self.parseProjects)
             let opened = try database.open()
             let user = self.user
-            let (record, token) = try opened.write { db in
-                try TokenQueries.issue(db, user: user, role: role, projects: projectIDs, now: Date())
+            let (record, token) = try await opened.write { tx in
+                try tx.tokens.issue(user: user, role: role, projects: projectIDs, now: Date())
             }
             if output.json {
                 try Printer.json(
@@ -73,7 +73,7 @@ struct TokenCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let tokens = try database.open().read { db in try TokenQueries.list(db) }
+            let tokens = try await database.open().read { tx in try tx.tokens.list() }
             if output.json {
                 try Printer.json(tokens.map(ListedToken.init))
                 return
@@ -127,7 +127,7 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             let key = token.hasSuffix("…") ? String(token.dropLast()) : token
-            let record = try database.open().write { db in try TokenQueries.revoke(db, idOrPrefix: key, now: Date()) }
+            let record = try await database.open().write { tx in try tx.tokens.revoke(idOrPrefix: key, now: Date()) }
             if output.json {
                 try Printer.json(List.ListedToken(record))
             } else {

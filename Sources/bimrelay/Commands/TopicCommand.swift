@@ -18,7 +18,7 @@ struct TopicCommand: AsyncParsableCommand {
 
         func run() async throws {
             let limit = self.limit
-            let topics = try database.open().read { db in try TopicQueries.list(db, limit: limit) }
+            let topics = try await database.open().read { tx in try tx.topics.list(limit: limit) }
             if output.json {
                 try Printer.json(topics)
                 return
@@ -44,7 +44,7 @@ struct TopicCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = self.id
-            let topic = try database.open().read { db in try TopicQueries.show(db, id: id) }
+            let topic = try await database.open().read { tx in try tx.topics.show(id: id) }
             if output.json {
                 try Printer.json(topic)
                 return

@@ -3,9 +3,13 @@ import GRDB
 import RelayCore
 
 /// Registering, changing and reading services and their profiles.
-public enum ServiceQueries {
+struct SQLiteServices: ServiceStore {
+    let db: Database
+    /// The transaction to raise signals in (nil: raise none).
+    var transaction: SQLiteTransaction? = nil
+
     /// Inserts a service; a duplicate identifier is a ``RelayError/conflict(_:)``.
-    public static func add(_ db: Database, _ service: ServiceRecord) throws -> ServiceRecord {
+    public func add(_ service: ServiceRecord) throws -> ServiceRecord {
         var service = service
         do {
             try service.insert(db)
@@ -17,7 +21,7 @@ public enum ServiceQueries {
     }
 
     /// The service with this identifier (or row id), or ``RelayError/notFound(_:)``.
-    public static func find(_ db: Database, _ identifier: String) throws -> ServiceRecord {
+    public func find(_ identifier: String) throws -> ServiceRecord {
         if let service = try ServiceRecord.filter(Column("identifier") == identifier).fetchOne(db) {
             return service
         }
@@ -28,22 +32,22 @@ public enum ServiceQueries {
     }
 
     /// The service with this identifier, or nil.
-    public static func lookup(_ db: Database, identifier: String) throws -> ServiceRecord? {
+    public func lookup(identifier: String) throws -> ServiceRecord? {
         try ServiceRecord.filter(Column("identifier") == identifier).fetchOne(db)
     }
 
     /// How many services are disabled.
-    public static func disabledCount(_ db: Database) throws -> Int {
+    public func disabledCount() throws -> Int {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM services WHERE enabled = 0") ?? 0
     }
 
     /// Every service, by identifier.
-    public static func list(_ db: Database) throws -> [ServiceRecord] {
+    public func list() throws -> [ServiceRecord] {
         try ServiceRecord.order(Column("identifier")).fetchAll(db)
     }
 
     /// Saves changed fields of a service (`service update`).
-    public static func update(_ db: Database, _ service: ServiceRecord, now: Date) throws -> ServiceRecord {
+    public func update(_ service: ServiceRecord, now: Date) throws -> ServiceRecord {
         var service = service
         service.updatedAt = now
         try service.update(db)
@@ -51,8 +55,8 @@ public enum ServiceQueries {
     }
 
     /// Enables a service: its paused deliveries become pending, due now.
-    public static func enable(_ db: Database, _ identifier: String, now: Date) throws -> ServiceRecord {
-        var service = try find(db, identifier)
+    public func enable(_ identifier: String, now: Date) throws -> ServiceRecord {
+        var service = try find(identifier)
         service.enabled = true
         service.disabledAt = nil
         service.disabledReason = nil
@@ -65,15 +69,16 @@ public enum ServiceQueries {
                 WHERE service_id = ? AND state = 'paused'
                 """,
             arguments: [now, now, service.id])
+        if db.changesCount > 0 { transaction?.raise(.deliveriesDue) }
         return service
     }
 
     /// Disables a service: its pending deliveries are paused (in-flight ones finish first and are
     /// paused by the worker).
-    public static func disable(
-        _ db: Database, _ identifier: String, reason: String, now: Date
+    public func disable(
+        _ identifier: String, reason: String, now: Date
     ) throws -> ServiceRecord {
-        var service = try find(db, identifier)
+        var service = try find(identifier)
         service.enabled = false
         service.disabledAt = now
         service.disabledReason = reason
@@ -87,8 +92,8 @@ public enum ServiceQueries {
 
     /// Removes a service with its profiles, deliveries and attempts.
     /// - Returns: the number of deliveries removed with it.
-    public static func remove(_ db: Database, _ identifier: String) throws -> Int {
-        let service = try find(db, identifier)
+    public func remove(_ identifier: String) throws -> Int {
+        let service = try find(identifier)
         let deliveries =
             try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries WHERE service_id = ?", arguments: [service.id])
             ?? 0
@@ -97,7 +102,7 @@ public enum ServiceQueries {
     }
 
     /// Adds a profile to a service.
-    public static func addProfile(_ db: Database, _ profile: ProfileRecord) throws -> ProfileRecord {
+    public func addProfile(_ profile: ProfileRecord) throws -> ProfileRecord {
         var profile = profile
         do {
             try profile.insert(db)
@@ -109,14 +114,14 @@ public enum ServiceQueries {
     }
 
     /// A service's profiles; `publicOnly` keeps those usable without a token.
-    public static func profiles(_ db: Database, serviceID: Int64, publicOnly: Bool = false) throws -> [ProfileRecord] {
+    public func profiles(serviceID: Int64, publicOnly: Bool = false) throws -> [ProfileRecord] {
         var request = ProfileRecord.filter(Column("service_id") == serviceID)
         if publicOnly { request = request.filter(Column("public_profile") == true) }
         return try request.order(Column("identifier")).fetchAll(db)
     }
 
     /// Removes one profile of a service.
-    public static func removeProfile(_ db: Database, serviceID: Int64, identifier: String) throws {
+    public func removeProfile(serviceID: Int64, identifier: String) throws {
         let deleted =
             try ProfileRecord
             .filter(Column("service_id") == serviceID && Column("identifier") == identifier)

@@ -3,19 +3,13 @@ import GRDB
 import RelayCore
 
 /// Writing accepted notifications into the outbox.
-public enum IngestQueries {
-    /// What one recorded event produced.
-    public struct Recorded: Sendable, Equatable {
-        /// The `events` row.
-        public var eventID: Int64
-        /// The `deliveries` rows, one per target service.
-        public var deliveryIDs: [Int64]
-        /// Whether any delivery is due now (the worker should wake).
-        public var hasPendingDeliveries: Bool
-    }
+struct SQLiteIngest: IngestStore {
+    let db: Database
+    /// The transaction to raise signals in (nil: raise none).
+    var transaction: SQLiteTransaction? = nil
 
     /// A service an event goes to: only what the insert needs (no full record is decoded per request).
-    public struct Target: Sendable, Equatable {
+    struct Target: Sendable, Equatable {
         public var id: Int64
         public var enabled: Bool
     }
@@ -23,7 +17,7 @@ public enum IngestQueries {
     /// The services an event goes to: for a fan-out call (`fanOutTrigger` set), every enabled service
     /// subscribed to that trigger; else the one named by the event. An unknown identifier is
     /// ``RelayError/notFound(_:)``.
-    public static func targets(_ db: Database, for event: IncomingEvent, fanOutTrigger: Trigger?) throws
+    private func targets(for event: IncomingEvent, fanOutTrigger: Trigger?) throws
         -> [Target]
     {
         if let fanOutTrigger {
@@ -47,10 +41,10 @@ public enum IngestQueries {
 
     /// Inserts the event and one delivery per target (paused for a disabled service). Run it in a
     /// write transaction: the caller acknowledges only after that commits.
-    public static func record(
-        _ db: Database, _ event: IncomingEvent, producerTokenID: Int64?, fanOutTrigger: Trigger?, now: Date
-    ) throws -> Recorded {
-        let services = try targets(db, for: event, fanOutTrigger: fanOutTrigger)
+    public func record(
+        _ event: IncomingEvent, producerTokenID: Int64?, fanOutTrigger: Trigger?, now: Date
+    ) throws -> RecordedEvent {
+        let services = try targets(for: event, fanOutTrigger: fanOutTrigger)
         // One formatted time for every column (GRDB would format each Date with a DateFormatter).
         let time = Timestamp.format(now)
         let eventID = try Int64.fetchOne(
@@ -79,12 +73,13 @@ public enum IngestQueries {
             ])
             deliveryIDs.append(db.lastInsertedRowID)
         }
-        return Recorded(eventID: eventID, deliveryIDs: deliveryIDs, hasPendingDeliveries: pending)
+        if pending { transaction?.raise(.deliveriesDue) }
+        return RecordedEvent(eventID: eventID, deliveryIDs: deliveryIDs, hasPendingDeliveries: pending)
     }
 
     /// The answer first given for token `tokenID`'s `Idempotency-Key`, with the hash of the body it
     /// came with; nil for a new key.
-    public static func idempotentResponse(_ db: Database, tokenID: Int64, key: String) throws
+    public func idempotentResponse(tokenID: Int64, key: String) throws
         -> (response: String, bodyHash: String)?
     {
         try Row.fetchOne(
@@ -94,8 +89,8 @@ public enum IngestQueries {
     }
 
     /// Remembers the answer given for token `tokenID`'s `Idempotency-Key`.
-    public static func storeIdempotentResponse(
-        _ db: Database, tokenID: Int64, key: String, bodyHash: String, response: String, now: Date
+    public func storeIdempotentResponse(
+        tokenID: Int64, key: String, bodyHash: String, response: String, now: Date
     ) throws {
         try db.cachedStatement(
             sql: "INSERT INTO idempotency_keys (token_id, key, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)"
@@ -103,7 +98,7 @@ public enum IngestQueries {
     }
 
     /// Notes that a token was used, at most once a minute per token (to keep writes rare).
-    public static func touchToken(_ db: Database, id: Int64, now: Date) throws {
+    public func touchToken(id: Int64, now: Date) throws {
         try db.cachedStatement(
             sql: "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)"
         ).execute(arguments: [Timestamp.format(now), id, Timestamp.format(now.addingTimeInterval(-60))])

@@ -1,16 +1,10 @@
 import Foundation
 import GRDB
 import RelayCore
-import RelayStore
 
-/// Rows for store tests, written with plain SQL so the fixtures do not depend on the code under test.
+/// Rows for the SQLite store's tests, written with plain SQL so the fixtures do not depend on the
+/// code under test. Tests only: nothing in the relay calls them.
 public enum StoreFixtures {
-    /// A migrated database in a fresh folder.
-    public static func database() throws -> (RelayDatabase, TemporaryDirectory) {
-        let folder = try TemporaryDirectory()
-        return (try RelayDatabase.open(path: folder.path("relay.sqlite"), mode: .createAndMigrate), folder)
-    }
-
     /// Inserts a service and returns its row id.
     @discardableResult
     public static func service(_ db: Database, identifier: String, enabled: Bool = true) throws -> Int64 {

@@ -3,9 +3,13 @@ import GRDB
 import RelayCore
 
 /// Endpoints, subscriptions and stored frames of the `/stream` WebSocket.
-public enum StreamQueries {
+struct SQLiteStream: StreamStore {
+    let db: Database
+    /// The transaction to raise signals in (nil: raise none).
+    var transaction: SQLiteTransaction? = nil
+
     /// A new endpoint for `token`, connected now.
-    public static func createEndpoint(_ db: Database, token: TokenRecord, now: Date) throws -> EndpointRecord {
+    public func createEndpoint(token: TokenRecord, now: Date) throws -> EndpointRecord {
         try EndpointRecord.fetchOne(
             db.cachedStatement(
                 sql: """
@@ -15,12 +19,12 @@ public enum StreamQueries {
     }
 
     /// An endpoint by id.
-    public static func endpoint(_ db: Database, id: Int64) throws -> EndpointRecord? {
+    public func endpoint(id: Int64) throws -> EndpointRecord? {
         try EndpointRecord.fetchOne(db, key: id)
     }
 
     /// The most recently dropped endpoint of this token still within retention (token-only reconnect).
-    public static func lastDropped(_ db: Database, tokenID: Int64, since cutoff: Date) throws -> EndpointRecord? {
+    public func lastDropped(tokenID: Int64, since cutoff: Date) throws -> EndpointRecord? {
         try EndpointRecord.fetchOne(
             db.cachedStatement(
                 sql: """
@@ -31,14 +35,14 @@ public enum StreamQueries {
 
     /// Moves an endpoint to another token of its user (a resume with another token that sees at
     /// least as much): what it is sent from now on is filtered by that token's scope.
-    public static func rebind(_ db: Database, endpointID: Int64, tokenID: Int64) throws {
+    public func rebind(endpointID: Int64, tokenID: Int64) throws {
         try db.cachedStatement(sql: "UPDATE endpoints SET token_id = ? WHERE id = ?").execute(arguments: [
             tokenID, endpointID,
         ])
     }
 
     /// Marks an endpoint connected on a new socket; returns that connection's generation.
-    public static func attach(_ db: Database, endpointID: Int64, now: Date) throws -> Int64 {
+    public func attach(endpointID: Int64, now: Date) throws -> Int64 {
         try Int64.fetchOne(
             db.cachedStatement(
                 sql: """
@@ -50,7 +54,7 @@ public enum StreamQueries {
 
     /// Marks an endpoint dropped, remembering the last frame written to its socket, unless another
     /// connection (a later `generation`) has taken the endpoint over since.
-    public static func detach(_ db: Database, endpointID: Int64, generation: Int64, sentSeq: Int64, now: Date) throws {
+    public func detach(endpointID: Int64, generation: Int64, sentSeq: Int64, now: Date) throws {
         try db.cachedStatement(
             sql: """
                 UPDATE endpoints SET connected = 0, disconnected_at = ?, sent_seq = max(sent_seq, ?)
@@ -60,13 +64,13 @@ public enum StreamQueries {
     }
 
     /// Marks every endpoint dropped (at start-up no socket is open).
-    public static func detachAll(_ db: Database, now: Date) throws {
+    public func detachAll(now: Date) throws {
         try db.cachedStatement(sql: "UPDATE endpoints SET connected = 0, disconnected_at = ? WHERE connected = 1")
             .execute(arguments: [now])
     }
 
     /// Stored frames of an endpoint after `seq`, in order.
-    public static func frames(_ db: Database, endpointID: Int64, after seq: Int64, limit: Int = 100_000) throws
+    public func frames(endpointID: Int64, after seq: Int64, limit: Int = 100_000) throws
         -> [StreamFrame]
     {
         try Row.fetchAll(
@@ -77,7 +81,7 @@ public enum StreamQueries {
     }
 
     /// The oldest stored seq of an endpoint (nil when none is stored).
-    public static func oldestSeq(_ db: Database, endpointID: Int64) throws -> Int64? {
+    public func oldestSeq(endpointID: Int64) throws -> Int64? {
         try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT min(seq) FROM stream_messages WHERE endpoint_id = ?"),
             arguments: [endpointID])
@@ -86,8 +90,8 @@ public enum StreamQueries {
     /// Adds a subscription (a no-op when it exists).
     /// - Returns: whether the subscription is new (false: it existed already).
     @discardableResult
-    public static func subscribe(
-        _ db: Database, endpointID: Int64, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil,
+    public func subscribe(
+        endpointID: Int64, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil,
         now: Date
     ) throws -> Bool {
         try db.cachedStatement(
@@ -100,7 +104,7 @@ public enum StreamQueries {
     }
 
     /// How many subscriptions the endpoints of `endpointID`'s token hold together.
-    public static func subscriptionsOfToken(_ db: Database, endpointID: Int64) throws -> Int {
+    public func subscriptionsOfToken(endpointID: Int64) throws -> Int {
         try Int.fetchOne(
             db.cachedStatement(
                 sql: """
@@ -112,7 +116,7 @@ public enum StreamQueries {
     /// Makes room for one more endpoint of token `tokenID` within `limit`: deletes its oldest dropped
     /// endpoints (with their subscriptions and frames) as needed.
     /// - Returns: false when its connected endpoints alone fill the limit.
-    public static func makeRoomForEndpoint(_ db: Database, tokenID: Int64, limit: Int) throws -> Bool {
+    public func makeRoomForEndpoint(tokenID: Int64, limit: Int) throws -> Bool {
         let countSQL = "SELECT count(*) FROM endpoints WHERE token_id = ?"
         let count = try Int.fetchOne(db, sql: countSQL, arguments: [tokenID]) ?? 0
         guard count >= limit else { return true }
@@ -126,8 +130,8 @@ public enum StreamQueries {
     }
 
     /// Removes a subscription.
-    public static func unsubscribe(
-        _ db: Database, endpointID: Int64, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil
+    public func unsubscribe(
+        endpointID: Int64, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil
     ) throws {
         try db.cachedStatement(
             sql: """
@@ -138,8 +142,8 @@ public enum StreamQueries {
     }
 
     /// Endpoints subscribed to `kind` (for the given topic/project/revision), with their token's project scope.
-    public static func subscribers(
-        _ db: Database, kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil
+    public func subscribers(
+        kind: String, topicID: Int64? = nil, poid: Int64? = nil, roid: Int64? = nil
     ) throws -> [(endpointID: Int64, projects: String?)] {
         var conditions = OptionalConditions(["s.kind = ?", "t.revoked_at IS NULL"], arguments: [kind])
         conditions.add("s.topic_id = ?", topicID)
@@ -158,7 +162,7 @@ public enum StreamQueries {
     /// Stores one frame for each endpoint: every endpoint's `last_seq` goes up by one (one UPDATE …
     /// RETURNING for all of them) and one row per endpoint goes into `stream_messages`, all in the
     /// caller's transaction, so 10,000 subscribers cost one commit, not 10,000.
-    public static func publish(_ db: Database, to endpointIDs: [Int64], method: String, payload: String, now: Date)
+    public func publish(to endpointIDs: [Int64], method: String, payload: String, now: Date)
         throws
         -> [StreamFrame]
     {
@@ -179,23 +183,24 @@ public enum StreamQueries {
                 SELECT id, last_seq, ?, ?, ? FROM endpoints WHERE id IN (SELECT value FROM json_each(?))
                 """
         ).execute(arguments: [method, payload, now.sqlText, ids])
+        if !frames.isEmpty { transaction?.raise(.framesPublished(frames)) }
         return frames
     }
 
     /// Deletes endpoints dropped before `cutoff` (their subscriptions and frames go with them).
     @discardableResult
-    public static func pruneEndpoints(_ db: Database, droppedBefore cutoff: Date, limit: Int) throws -> Int {
-        try RetentionQueries.deleteBatch(
-            db, from: "endpoints", selecting: "SELECT id FROM endpoints WHERE connected = 0 AND disconnected_at < ?",
+    public func pruneEndpoints(droppedBefore cutoff: Date, limit: Int) throws -> Int {
+        try SQLiteRetention(db: db).deleteBatch(
+            from: "endpoints", selecting: "SELECT id FROM endpoints WHERE connected = 0 AND disconnected_at < ?",
             arguments: [cutoff], limit: limit)
     }
 
     /// Deletes topics closed before `closedBefore`, and open ones with no update since `idleBefore`
     /// (producers often never close them); their subscriptions go with them.
     @discardableResult
-    public static func pruneTopics(_ db: Database, closedBefore: Date, idleBefore: Date, limit: Int) throws -> Int {
-        try RetentionQueries.deleteBatch(
-            db, from: "topics",
+    public func pruneTopics(closedBefore: Date, idleBefore: Date, limit: Int) throws -> Int {
+        try SQLiteRetention(db: db).deleteBatch(
+            from: "topics",
             selecting: """
                 SELECT id FROM topics
                 WHERE (closed_at IS NOT NULL AND closed_at < ?) OR coalesce(state_updated_at, created_at) < ?
@@ -204,9 +209,9 @@ public enum StreamQueries {
 
     /// Keeps at most `keep` frames per endpoint (the newest).
     @discardableResult
-    public static func pruneFrames(_ db: Database, keep: Int, limit: Int) throws -> Int {
-        try RetentionQueries.deleteBatch(
-            db, from: "stream_messages",
+    public func pruneFrames(keep: Int, limit: Int) throws -> Int {
+        try SQLiteRetention(db: db).deleteBatch(
+            from: "stream_messages",
             selecting: """
                 SELECT m.id FROM stream_messages m JOIN endpoints e ON e.id = m.endpoint_id
                 WHERE m.seq <= e.last_seq - ?

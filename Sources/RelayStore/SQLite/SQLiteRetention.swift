@@ -3,21 +3,23 @@ import GRDB
 
 /// Deletes what has outlived its retention, one bounded batch per call, so a background pass
 /// never holds the writer for long (`limit: nil` deletes everything in one statement, for the CLI).
-public enum RetentionQueries {
+struct SQLiteRetention: RetentionStore {
+    let db: Database
+
     /// Deletes delivered deliveries delivered before `cutoff`; their attempts go with them.
     @discardableResult
-    public static func pruneDelivered(_ db: Database, before cutoff: Date, limit: Int?) throws -> Int {
+    public func pruneDelivered(before cutoff: Date, limit: Int?) throws -> Int {
         try deleteBatch(
-            db, from: "deliveries",
+            from: "deliveries",
             selecting: "SELECT id FROM deliveries WHERE state = 'delivered' AND delivered_at < ?",
             arguments: [cutoff], limit: limit)
     }
 
     /// Deletes events received before `cutoff` that no delivery refers to any more.
     @discardableResult
-    public static func pruneEvents(_ db: Database, before cutoff: Date, limit: Int?) throws -> Int {
+    public func pruneEvents(before cutoff: Date, limit: Int?) throws -> Int {
         try deleteBatch(
-            db, from: "events",
+            from: "events",
             selecting: """
                 SELECT id FROM events e WHERE e.received_at < ?
                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
@@ -26,9 +28,9 @@ public enum RetentionQueries {
 
     /// Forgets `Idempotency-Key`s first used before `cutoff`.
     @discardableResult
-    public static func pruneIdempotencyKeys(_ db: Database, before cutoff: Date, limit: Int?) throws -> Int {
+    public func pruneIdempotencyKeys(before cutoff: Date, limit: Int?) throws -> Int {
         try deleteBatch(
-            db, from: "idempotency_keys", key: "rowid",
+            from: "idempotency_keys", key: "rowid",
             selecting: "SELECT rowid FROM idempotency_keys WHERE created_at < ?", arguments: [cutoff], limit: limit)
     }
 
@@ -36,9 +38,9 @@ public enum RetentionQueries {
     /// `cutoff`, unless an endpoint or an open topic still refers to them. Relay tokens are never
     /// deleted, nor revoked rows (a revocation must outlive BIMserver's session).
     @discardableResult
-    public static func pruneUpstreamTokens(_ db: Database, unusedSince cutoff: Date, limit: Int?) throws -> Int {
+    public func pruneUpstreamTokens(unusedSince cutoff: Date, limit: Int?) throws -> Int {
         try deleteBatch(
-            db, from: "tokens",
+            from: "tokens",
             selecting: """
                 SELECT id FROM tokens t WHERE t.origin != 'relay' AND t.revoked_at IS NULL
                 AND ifnull(t.last_used_at, t.created_at) < ?
@@ -49,8 +51,8 @@ public enum RetentionQueries {
 
     /// `DELETE FROM table WHERE key IN (subquery LIMIT limit)`: the rows `subquery` selects, at most
     /// `limit` of them (nil: all). Returns how many were deleted.
-    static func deleteBatch(
-        _ db: Database, from table: String, key: String = "id", selecting subquery: String,
+    func deleteBatch(
+        from table: String, key: String = "id", selecting subquery: String,
         arguments: StatementArguments, limit: Int?
     ) throws -> Int {
         try db.execute(

@@ -2,150 +2,27 @@ import Foundation
 import GRDB
 import RelayCore
 
-/// A claimed delivery with everything needed to send it.
-public struct ClaimedDelivery: Sendable, Equatable {
-    public var id: Int64
-    public var webhookId: String
-    /// The number of this attempt (1 for the first since the last requeue).
-    public var attempt: Int
-    public var event: EventRecord
-    public var service: ServiceRecord
-    /// The profile to put in the body: the event's when it named this service, else the service's first profile.
-    public var profileIdentifier: String?
-    /// The lease's expiry as stored: with ``attempt``, what fences this attempt's result.
-    public var lease: String?
-
-    /// A claimed delivery.
-    public init(
-        id: Int64, webhookId: String, attempt: Int, event: EventRecord, service: ServiceRecord,
-        profileIdentifier: String?, lease: String? = nil
-    ) {
-        self.id = id
-        self.webhookId = webhookId
-        self.attempt = attempt
-        self.event = event
-        self.service = service
-        self.profileIdentifier = profileIdentifier
-        self.lease = lease
-    }
-}
-
-/// A row of `events`.
-public struct EventRecord: SnakeCaseRecord, Sendable, Equatable {
-    public static let databaseTableName = "events"
-
-    public var id: Int64
-    public var method: String
-    public var poid: Int64?
-    public var roid: Int64?
-    public var edid: Int64?
-    public var soid: Int64?
-    public var serviceIdentifier: String
-    public var profileIdentifier: String?
-    public var token: String?
-    public var apiUrl: String?
-    public var producerTokenId: Int64?
-    public var receivedAt: Date
-
-    /// An event row.
-    public init(
-        id: Int64, method: String, poid: Int64?, roid: Int64?, edid: Int64?, soid: Int64?, serviceIdentifier: String,
-        profileIdentifier: String?, token: String?, apiUrl: String?, producerTokenId: Int64?, receivedAt: Date
-    ) {
-        self.id = id
-        self.method = method
-        self.poid = poid
-        self.roid = roid
-        self.edid = edid
-        self.soid = soid
-        self.serviceIdentifier = serviceIdentifier
-        self.profileIdentifier = profileIdentifier
-        self.token = token
-        self.apiUrl = apiUrl
-        self.producerTokenId = producerTokenId
-        self.receivedAt = receivedAt
-    }
-}
-
-extension EventRecord {
-    /// Decodes a row by column name (faster than the Codable path: the worker reads one per delivery).
-    public init(row: Row) throws {
-        id = try row.decode(forColumn: "id")
-        method = try row.decode(forColumn: "method")
-        poid = try row.decode(forColumn: "poid")
-        roid = try row.decode(forColumn: "roid")
-        edid = try row.decode(forColumn: "edid")
-        soid = try row.decode(forColumn: "soid")
-        serviceIdentifier = try row.decode(forColumn: "service_identifier")
-        profileIdentifier = try row.decode(forColumn: "profile_identifier")
-        token = try row.decode(forColumn: "token")
-        apiUrl = try row.decode(forColumn: "api_url")
-        producerTokenId = try row.decode(forColumn: "producer_token_id")
-        receivedAt = try row.decode(forColumn: "received_at")
-    }
-}
-
-/// What the worker records after one attempt.
-public struct AttemptResult: Sendable, Equatable {
-    /// Where the delivery goes next.
-    public enum Next: Sendable, Equatable {
-        case delivered
-        case retry(at: Date)
-        case dead
-    }
-
-    public var deliveryID: Int64
-    public var serviceID: Int64
-    public var attempt: Int
-    public var startedAt: Date
-    public var durationMs: Double
-    public var statusCode: Int?
-    public var errorClass: String?
-    public var error: String?
-    public var responseBody: String?
-    public var next: Next
-    /// Disable the service with this reason (410 Gone).
-    public var disableReason: String?
-    /// The lease the attempt was made under (``ClaimedDelivery/lease``); nil: fenced by attempt only.
-    public var lease: String?
-
-    public init(
-        deliveryID: Int64, serviceID: Int64, attempt: Int, startedAt: Date, durationMs: Double, statusCode: Int?,
-        errorClass: String?, error: String?, responseBody: String?, next: Next, disableReason: String? = nil,
-        lease: String? = nil
-    ) {
-        self.lease = lease
-        self.deliveryID = deliveryID
-        self.serviceID = serviceID
-        self.attempt = attempt
-        self.startedAt = startedAt
-        self.durationMs = durationMs
-        self.statusCode = statusCode
-        self.errorClass = errorClass
-        self.error = error
-        self.responseBody = responseBody
-        self.next = next
-        self.disableReason = disableReason
-    }
-}
-
 /// The worker's queries: rescue, claim, record.
-public enum DeliveryQueries {
+struct SQLiteDeliveries: DeliveryStore {
+    let db: Database
+    /// The transaction to raise signals in (nil: raise none).
+    var transaction: SQLiteTransaction? = nil
+
     /// Returns every in-flight delivery to `pending` (or `paused`): at start-up no request of this
     /// relay is in flight, so every lease is stale. One relay process owns a database file.
     @discardableResult
-    public static func releaseAllLeases(_ db: Database, now: Date) throws -> Int {
-        try release(db, condition: "state = 'in_flight'", arguments: [], now: now)
+    public func releaseAllLeases(now: Date) throws -> Int {
+        try release(condition: "state = 'in_flight'", arguments: [], now: now)
     }
 
     /// Returns deliveries whose lease ran out (a request that outlived its timeout and margin).
     @discardableResult
-    public static func releaseExpiredLeases(_ db: Database, now: Date) throws -> Int {
-        try release(db, condition: "state = 'in_flight' AND lease_expires_at < ?", arguments: [now.sqlText], now: now)
+    public func releaseExpiredLeases(now: Date) throws -> Int {
+        try release(condition: "state = 'in_flight' AND lease_expires_at < ?", arguments: [now.sqlText], now: now)
     }
 
-    private static func release(
-        _ db: Database, condition: String, arguments: StatementArguments, now: Date
+    private func release(
+        condition: String, arguments: StatementArguments, now: Date
     ) throws -> Int {
         try db.cachedStatement(
             sql: """
@@ -165,8 +42,8 @@ public enum DeliveryQueries {
     /// - Parameter only: claim only for this service (a worker slot that just finished one of its
     ///   deliveries takes the next in the same write). The record is reused while the row's
     ///   `updated_at` is unchanged (every service change sets it) and the service is enabled.
-    public static func claim(
-        _ db: Database, limit: Int, now: Date, leaseMargin: Duration, only: ServiceRecord? = nil
+    public func claim(
+        limit: Int, now: Date, leaseMargin: Duration, only: ServiceRecord? = nil
     ) throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
         // What a claim needs to know of a service besides its record, in one statement: whether
@@ -266,29 +143,14 @@ public enum DeliveryQueries {
         return claimed.sorted { $0.id < $1.id }
     }
 
-    /// What recording an attempt did.
-    public struct Recorded: Sendable, Equatable {
-        /// The attempt no longer held its lease (it expired and another attempt took the delivery,
-        /// or an admin changed it): the result is kept in `attempts` and changed nothing else.
-        public var stale = false
-        /// Why the service was disabled now, if it was.
-        public var disabled: String?
-
-        /// What an attempt's recording did.
-        public init(stale: Bool = false, disabled: String? = nil) {
-            self.stale = stale
-            self.disabled = disabled
-        }
-    }
-
     /// Records one attempt and its consequence in one write: the `attempts` row, the delivery's
     /// new state, the service's success/failure bookkeeping and, when due, disabling the service.
     /// The delivery changes only while this attempt still holds its lease (in flight, same attempt
     /// number and lease): a late result of a superseded attempt is only logged in `attempts`.
     /// - Parameter disableAfter: a service failing without success for this long is disabled.
     @discardableResult
-    public static func record(_ db: Database, _ result: AttemptResult, now: Date, disableAfter: Duration) throws
-        -> Recorded
+    public func record(_ result: AttemptResult, now: Date, disableAfter: Duration) throws
+        -> RecordedAttempt
     {
         try db.cachedStatement(
             sql: """
@@ -336,11 +198,11 @@ public enum DeliveryQueries {
         guard db.changesCount == 1 else {
             // A 410 describes the service, not the lease: a late one still disables it.
             if let reason = result.disableReason,
-                try disableService(db, id: result.serviceID, reason: reason, now: now)
+                try disableService(id: result.serviceID, reason: reason, now: now)
             {
-                return Recorded(stale: true, disabled: reason)
+                return RecordedAttempt(stale: true, disabled: reason)
             }
-            return Recorded(stale: true)
+            return RecordedAttempt(stale: true)
         }
         if result.next == .delivered || result.next == .dead {
             // BIMserver's callback token is a credential: kept only while a delivery may still need it.
@@ -375,30 +237,30 @@ public enum DeliveryQueries {
                 disableReason = "failing since \(Timestamp.format(since)) without a success"
             }
         }
-        if let reason = disableReason, try disableService(db, id: result.serviceID, reason: reason, now: now) {
+        if let reason = disableReason, try disableService(id: result.serviceID, reason: reason, now: now) {
             if case .retry = result.next {
                 try db.cachedStatement(sql: "UPDATE deliveries SET state = 'paused' WHERE id = ? AND state = 'pending'")
                     .execute(arguments: [result.deliveryID])
             }
-            return Recorded(disabled: reason)
+            return RecordedAttempt(disabled: reason)
         }
-        return Recorded()
+        return RecordedAttempt()
     }
 
     /// Disables service `id` with `reason` if it is enabled; returns whether it was.
-    private static func disableService(_ db: Database, id: Int64, reason: String, now: Date) throws -> Bool {
+    private func disableService(id: Int64, reason: String, now: Date) throws -> Bool {
         guard
             let identifier = try String.fetchOne(
                 db.cachedStatement(sql: "SELECT identifier FROM services WHERE id = ? AND enabled = 1"),
                 arguments: [id])
         else { return false }
-        _ = try ServiceQueries.disable(db, identifier, reason: reason, now: now)
+        _ = try SQLiteServices(db: db).disable(identifier, reason: reason, now: now)
         return true
     }
 
     /// When the worker should look again: the earliest due pending delivery of an enabled service,
     /// or the earliest lease expiry; nil when there is nothing to wait for.
-    public static func nextWake(_ db: Database) throws -> Date? {
+    public func nextWake() throws -> Date? {
         let due = try Date.fetchOne(
             db.cachedStatement(
                 sql: """

@@ -2,25 +2,10 @@ import Foundation
 import GRDB
 import RelayCore
 
-/// A progress topic with how many endpoints listen to it.
-public struct TopicSummary: Codable, FetchableRecord, Sendable, Equatable {
-    public var id: Int64
-    public var type: String
-    public var scope: String
-    public var poid: Int64?
-    public var roid: Int64?
-    public var description: String
-    public var latestState: String?
-    public var stateUpdatedAt: Date?
-    public var createdAt: Date
-    public var closedAt: Date?
-    public var subscribers: Int
-
-    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
-}
-
 /// Reading progress topics (the admin's view; the registry methods live with the stream hub).
-public enum TopicQueries {
+struct SQLiteTopics: TopicStore {
+    let db: Database
+
     private static let summarySelect = """
         SELECT t.id, t.type, t.scope, t.poid, t.roid, t.description, t.latest_state,
                t.state_updated_at, t.created_at, t.closed_at,
@@ -29,25 +14,26 @@ public enum TopicQueries {
         """
 
     /// Every topic, newest first.
-    public static func list(_ db: Database, limit: Int) throws -> [TopicSummary] {
-        try TopicSummary.fetchAll(db, sql: "\(summarySelect) ORDER BY t.id DESC LIMIT ?", arguments: [limit])
+    public func list(limit: Int) throws -> [TopicSummary] {
+        try TopicSummary.fetchAll(db, sql: "\(Self.summarySelect) ORDER BY t.id DESC LIMIT ?", arguments: [limit])
     }
 
     /// One topic, or ``RelayError/notFound(_:)``.
-    public static func show(_ db: Database, id: Int64) throws -> TopicSummary {
-        guard let topic = try TopicSummary.fetchOne(db, sql: "\(summarySelect) WHERE t.id = ?", arguments: [id]) else {
+    public func show(id: Int64) throws -> TopicSummary {
+        guard let topic = try TopicSummary.fetchOne(db, sql: "\(Self.summarySelect) WHERE t.id = ?", arguments: [id])
+        else {
             throw RelayError.notFound("Topic with id \(id) not found")
         }
         return topic
     }
 }
 
-extension TopicQueries {
+extension SQLiteTopics {
     /// Creates a progress topic; its id is the topicId.
     /// - Parameter idFloor: the smallest id to give (gateway mode: the relay's topic ids stay clear
     ///   of BIMserver's, which count up from 1 while it runs); nil: the next id.
-    public static func create(
-        _ db: Database, type: String, scope: String, poid: Int64?, roid: Int64?, description: String,
+    public func create(
+        type: String, scope: String, poid: Int64?, roid: Int64?, description: String,
         owner: Int64?, now: Date, idFloor: Int64? = nil
     ) throws -> Int64 {
         try Int64.fetchOne(
@@ -63,23 +49,23 @@ extension TopicQueries {
     }
 
     /// A topic, or nil.
-    public static func find(_ db: Database, id: Int64) throws -> TopicRecord? {
+    public func find(id: Int64) throws -> TopicRecord? {
         try TopicRecord.fetchOne(db, key: id)
     }
 
     /// Stores the latest state of a topic.
-    public static func updateState(_ db: Database, id: Int64, state: String, now: Date) throws {
+    public func updateState(id: Int64, state: String, now: Date) throws {
         try db.execute(
             sql: "UPDATE topics SET latest_state = ?, state_updated_at = ? WHERE id = ?", arguments: [state, now, id])
     }
 
     /// Marks a topic closed (it stays readable).
-    public static func close(_ db: Database, id: Int64, now: Date) throws {
+    public func close(id: Int64, now: Date) throws {
         try db.execute(sql: "UPDATE topics SET closed_at = ifnull(closed_at, ?) WHERE id = ?", arguments: [now, id])
     }
 
     /// Topic ids of a scope: every topic (nil poid), a project's, or a revision's; open ones first by id.
-    public static func ids(_ db: Database, poid: Int64?, roid: Int64?) throws -> [TopicRecord] {
+    public func ids(poid: Int64?, roid: Int64?) throws -> [TopicRecord] {
         var request = TopicRecord.all()
         if let poid { request = request.filter(Column("poid") == poid) }
         if let roid { request = request.filter(Column("roid") == roid) }

@@ -3,32 +3,37 @@ import GRDB
 import RelayCore
 
 /// Issuing, listing, revoking and checking relay tokens.
-public enum TokenQueries {
+struct SQLiteTokens: TokenStore {
+    let db: Database
+    /// The transaction to raise signals in (nil: raise none).
+    var transaction: SQLiteTransaction? = nil
+
     /// Creates a token and returns its row and the clear token, which is not stored anywhere.
-    public static func issue(
-        _ db: Database, user: String, role: TokenRole, projects: [Int64]?, now: Date
+    public func issue(
+        user: String, role: TokenRole, projects: [Int64]?, now: Date
     ) throws -> (record: TokenRecord, token: String) {
         let user = user.trimmingCharacters(in: .whitespaces)
         guard !user.isEmpty else { throw RelayError.invalidArgument("--user must not be empty") }
         let token = Secrets.newToken()
         var record = TokenRecord(
             id: nil, user: user, role: role,
-            projects: projects.map(projectList),
+            projects: projects.map(Self.projectList),
             tokenHash: Secrets.hash(token: token),
             prefix: String(token.prefix(Secrets.visiblePrefixLength)),
             createdAt: now)
         try record.insert(db)
         record.id = db.lastInsertedRowID
+        tokensChanged()
         return (record, token)
     }
 
     /// Every token, oldest first (hashes included: they reveal nothing).
-    public static func list(_ db: Database) throws -> [TokenRecord] {
+    public func list() throws -> [TokenRecord] {
         try TokenRecord.order(Column("id")).fetchAll(db)
     }
 
     /// Revokes a token given by row id or by its visible prefix.
-    public static func revoke(_ db: Database, idOrPrefix: String, now: Date) throws -> TokenRecord {
+    public func revoke(idOrPrefix: String, now: Date) throws -> TokenRecord {
         let matches: [TokenRecord]
         if let id = Int64(idOrPrefix) {
             matches = try TokenRecord.filter(Column("id") == id).fetchAll(db)
@@ -42,31 +47,35 @@ public enum TokenQueries {
         if record.revokedAt == nil {
             record.revokedAt = now
             try record.update(db)
+            tokensChanged()
         }
         return record
     }
 
     /// A token by id (revoked or not), or nil.
-    public static func find(_ db: Database, id: Int64) throws -> TokenRecord? {
+    public func find(id: Int64) throws -> TokenRecord? {
         try TokenRecord.fetchOne(db, key: id)
     }
 
     /// The live relay token matching `token`, or nil. The lookup is by SHA-256 (an index), then the
     /// stored hash is compared in constant time. BIMserver's tokens (gateway mode) are never
     /// accepted here: see ``upstream(_:hash:)``.
-    public static func authenticate(_ db: Database, token: String) throws -> TokenRecord? {
-        guard let record = try live(db, hash: Secrets.hash(token: token)), record.origin == .relay else { return nil }
+    public func authenticate(token: String) throws -> TokenRecord? {
+        if let cache = transaction?.tokenCache {
+            return try cache.authenticate(db, token: token)
+        }
+        guard let record = try live(hash: Secrets.hash(token: token)), record.origin == .relay else { return nil }
         return record
     }
 
     /// The unrevoked row of a BIMserver token (origin `bimserver` or `callback`) by its SHA-256, or
     /// nil. Valid only while BIMserver confirms the token: the caller checks that.
-    public static func upstream(_ db: Database, hash: String) throws -> TokenRecord? {
-        guard let record = try live(db, hash: hash), record.origin != .relay else { return nil }
+    public func upstream(hash: String) throws -> TokenRecord? {
+        guard let record = try live(hash: hash), record.origin != .relay else { return nil }
         return record
     }
 
-    private static func live(_ db: Database, hash: String) throws -> TokenRecord? {
+    private func live(hash: String) throws -> TokenRecord? {
         guard
             let record = try TokenRecord.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM tokens WHERE token_hash = ?"), arguments: [hash]),
@@ -81,8 +90,8 @@ public enum TokenQueries {
     /// token keeps its origin, role and project; its user becomes `bimserver-callback:<user>#<hash
     /// prefix>`, one identity per token, so that two services of one BIMserver user share nothing.
     /// A revoked row stays revoked.
-    public static func recordUpstream(
-        _ db: Database, hash: String, user: String, projects: [Int64], now: Date
+    public func recordUpstream(
+        hash: String, user: String, projects: [Int64], now: Date
     ) throws {
         try db.cachedStatement(
             sql: """
@@ -96,17 +105,17 @@ public enum TokenQueries {
                 WHERE tokens.origin != 'relay'
                 """
         ).execute(arguments: [
-            upstreamUser(user), projectList(projects), hash, String(hash.prefix(Secrets.visiblePrefixLength)),
+            Self.upstreamUser(user), Self.projectList(projects), hash, String(hash.prefix(Secrets.visiblePrefixLength)),
             now.sqlText, now.sqlText, user,
         ])
     }
 
     /// The relay identity of BIMserver user `name`.
-    public static func upstreamUser(_ name: String) -> String { "bimserver:" + name }
+    static func upstreamUser(_ name: String) -> String { "bimserver:" + name }
 
     /// Remembers a token BIMserver minted for a service (the `token` of a notification about
     /// project `poid`): once BIMserver confirms it, it is a producer for that project only.
-    public static func rememberCallback(_ db: Database, token: String, poid: Int64?, now: Date) throws {
+    public func rememberCallback(token: String, poid: Int64?, now: Date) throws {
         let hash = Secrets.hash(token: token)
         try db.cachedStatement(
             sql: """
@@ -119,8 +128,20 @@ public enum TokenQueries {
         ])
     }
 
+    /// Notes that a token was used, at most once a minute per token (to keep writes rare).
+    public func touch(id: Int64, now: Date) throws {
+        if let cache = transaction?.tokenCache { return try cache.touch(db, id: id, now: now) }
+        try SQLiteIngest(db: db).touchToken(id: id, now: now)
+    }
+
+    /// The writer's cached tokens are stale, and so are other parts' views of tokens.
+    private func tokensChanged() {
+        transaction?.tokenCache?.clear()
+        transaction?.raise(.tokensChanged)
+    }
+
     /// Adds `project` to a BIMserver user's scope (BIMserver said the user may read it).
-    public static func widenScope(_ db: Database, id: Int64, project: Int64) throws {
+    public func widenScope(id: Int64, project: Int64) throws {
         try db.execute(
             sql: """
                 UPDATE tokens SET projects = CASE WHEN ifnull(projects, '') = '' THEN ? ELSE projects || ',' || ? END

@@ -1,8 +1,6 @@
 import Foundation
-import GRDB
 import Logging
 import RelayCore
-import RelayStore
 import ServiceLifecycle
 
 /// Deletes, in the background and in small batches through the write queue, what has outlived its
@@ -45,22 +43,24 @@ public final class Retention: Service, Sendable {
     /// reuse the log but never shrink it, and a long read transaction (an admin's `sqlite3`) lets it grow.
     public static let walTruncateBytes = 64 << 20
 
-    private let database: RelayDatabase
-    private let writeQueue: WriteQueue
+    private let storage: any RelayStorage
     private let configuration: RelayConfiguration
     private let logger: Logger
+    private let time: RelayTime
 
-    init(database: RelayDatabase, writeQueue: WriteQueue, configuration: RelayConfiguration, logger: Logger) {
-        self.database = database
-        self.writeQueue = writeQueue
+    /// Retention over `storage` with `configuration`'s horizons and interval, on `time`.
+    public init(storage: any RelayStorage, configuration: RelayConfiguration, logger: Logger, time: RelayTime = .system)
+    {
+        self.storage = storage
         self.configuration = configuration
         self.logger = logger
+        self.time = time
     }
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
             do {
-                let removed = try await pass(now: Date())
+                let removed = try await pass(now: time.now())
                 if removed.total > 0 {
                     logger.info(
                         "retention removed old rows",
@@ -74,7 +74,9 @@ public final class Retention: Service, Sendable {
                 logger.error("retention failed; will try again", metadata: ["error": "\(error)"])
             }
             await truncateLargeLog()
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.retentionInterval) }
+            try? await cancelWhenGracefulShutdown {
+                try await self.time.sleep(for: self.configuration.retentionInterval)
+            }
         }
     }
 
@@ -82,12 +84,12 @@ public final class Retention: Service, Sendable {
     /// A reader still holding an old snapshot makes SQLite give up after the busy timeout; the next
     /// pass tries again.
     func truncateLargeLog() async {
-        let before = database.walBytes
+        let before = storage.logBytes
         guard before > Self.walTruncateBytes else { return }
         do {
-            try await database.pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            try await storage.compact()
             logger.notice(
-                "write-ahead log truncated", metadata: ["bytes_before": "\(before)", "bytes": "\(database.walBytes)"])
+                "write-ahead log truncated", metadata: ["bytes_before": "\(before)", "bytes": "\(storage.logBytes)"])
         } catch {
             logger.warning(
                 "write-ahead log not truncated: a reader holds an old snapshot (a long sqlite3 session?)",
@@ -101,33 +103,33 @@ public final class Retention: Service, Sendable {
         let dropped = now.addingTimeInterval(-DurationText.seconds(configuration.endpointRetention))
         let keep = configuration.maxFramesPerEndpoint
         var removed = Removed()
-        removed.deliveries = try await drain { db, limit in
-            try RetentionQueries.pruneDelivered(db, before: delivered, limit: limit)
+        removed.deliveries = try await drain { tx, limit in
+            try tx.retention.pruneDelivered(before: delivered, limit: limit)
         }
-        removed.events = try await drain { db, limit in
-            try RetentionQueries.pruneEvents(db, before: delivered, limit: limit)
+        removed.events = try await drain { tx, limit in
+            try tx.retention.pruneEvents(before: delivered, limit: limit)
         }
-        removed.idempotencyKeys = try await drain { db, limit in
-            try RetentionQueries.pruneIdempotencyKeys(db, before: delivered, limit: limit)
+        removed.idempotencyKeys = try await drain { tx, limit in
+            try tx.retention.pruneIdempotencyKeys(before: delivered, limit: limit)
         }
-        removed.endpoints = try await drain { db, limit in
-            try StreamQueries.pruneEndpoints(db, droppedBefore: dropped, limit: limit)
+        removed.endpoints = try await drain { tx, limit in
+            try tx.stream.pruneEndpoints(droppedBefore: dropped, limit: limit)
         }
-        removed.frames = try await drain { db, limit in try StreamQueries.pruneFrames(db, keep: keep, limit: limit) }
-        removed.topics = try await drain { db, limit in
-            try StreamQueries.pruneTopics(db, closedBefore: dropped, idleBefore: delivered, limit: limit)
+        removed.frames = try await drain { tx, limit in try tx.stream.pruneFrames(keep: keep, limit: limit) }
+        removed.topics = try await drain { tx, limit in
+            try tx.stream.pruneTopics(closedBefore: dropped, idleBefore: delivered, limit: limit)
         }
-        removed.upstreamTokens = try await drain { db, limit in
-            try RetentionQueries.pruneUpstreamTokens(db, unusedSince: dropped, limit: limit)
+        removed.upstreamTokens = try await drain { tx, limit in
+            try tx.retention.pruneUpstreamTokens(unusedSince: dropped, limit: limit)
         }
         return removed
     }
 
     /// Runs `batch` until it deletes nothing (or shutdown begins); returns the rows deleted.
-    private func drain(_ batch: @escaping @Sendable (GRDB.Database, Int) throws -> Int) async throws -> Int {
+    private func drain(_ batch: @escaping @Sendable (any StoreTransaction, Int) throws -> Int) async throws -> Int {
         var total = 0
         while !Task.isShuttingDownGracefully {
-            let removed = try await writeQueue.submit { db in try batch(db, Self.batchSize) }
+            let removed = try await storage.write { tx in try batch(tx, Self.batchSize) }
             total += removed
             if removed < Self.batchSize { break }
         }
