@@ -55,16 +55,27 @@ public struct DeliveryOutcome: Sendable, Equatable {
             timedOut: timedOut)
     }
 
+    /// This attempt's event for ``DeliveryStateMachine``.
+    public var event: DeliveryStateMachine.Event {
+        if delivered { return .attemptSucceeded }
+        return .attemptFailed(
+            .init(statusCode: statusCode, timedOut: timedOut, retryAfter: retryAfter), gone: isGone)
+    }
+
+    /// What the state machine makes of this attempt of an in-flight delivery.
+    public func transition<R: RandomNumberGenerator>(
+        attempt: Int, schedule: RetrySchedule, ordered: Bool = false, now: Date, using random: inout R
+    ) -> DeliveryStateMachine.Transition {
+        let facts = DeliveryStateMachine.Facts(ordered: ordered, attempt: attempt, schedule: schedule, now: now)
+        // An in-flight delivery takes every attempt event.
+        return DeliveryStateMachine.transition(from: .inFlight, on: event, facts: facts, random: &random)!
+    }
+
     /// Where the delivery goes after this attempt.
     public func next<R: RandomNumberGenerator>(
         attempt: Int, schedule: RetrySchedule, now: Date, using random: inout R
     ) -> AttemptResult.Next {
-        if delivered { return .delivered }
-        let hint = RetrySchedule.FailureHint(statusCode: statusCode, timedOut: timedOut, retryAfter: retryAfter)
-        switch schedule.decide(afterFailedAttempt: attempt, now: now, failure: hint, using: &random) {
-        case .retry(let at): return .retry(at: at)
-        case .dead: return .dead
-        }
+        AttemptResult.Next(transition(attempt: attempt, schedule: schedule, now: now, using: &random))
     }
 
     /// The message of a BIMserver exception envelope in `body`, if it is one.
@@ -73,5 +84,16 @@ public struct DeliveryOutcome: Sendable, Equatable {
         guard let exception = value["response"]?["exception"] ?? value["exception"] else { return nil }
         let type = exception["__type"]?.stringValue ?? "Exception"
         return "\(type): \(exception["message"]?.stringValue ?? "")"
+    }
+}
+
+extension AttemptResult.Next {
+    /// The machine's answer as what the store records.
+    init(_ transition: DeliveryStateMachine.Transition) {
+        switch transition.state {
+        case .delivered: self = .delivered
+        case .dead: self = .dead
+        case .pending, .paused, .inFlight: self = .retry(at: transition.due ?? Date())
+        }
     }
 }

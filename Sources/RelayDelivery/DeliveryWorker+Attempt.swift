@@ -24,8 +24,10 @@ extension DeliveryWorker {
         let duration = ContinuousClock.now - clock
         let now = settings.time.now()
         var random = SystemRandomNumberGenerator()
-        let next = outcome.next(
-            attempt: delivery.attempt, schedule: delivery.service.schedule, now: now, using: &random)
+        let transition = outcome.transition(
+            attempt: delivery.attempt, schedule: delivery.service.schedule, ordered: delivery.service.ordered, now: now,
+            using: &random)
+        let next = AttemptResult.Next(transition)
         let result = AttemptResult(
             deliveryID: delivery.id, serviceID: delivery.service.id ?? 0, attempt: delivery.attempt, startedAt: started,
             durationMs: Double(DurationText.milliseconds(duration * 1000)) / 1000, statusCode: outcome.statusCode,
@@ -33,7 +35,7 @@ extension DeliveryWorker {
             responseBody: body.isEmpty ? nil : String(decoding: body.prefix(Self.storedResponseBytes), as: UTF8.self),
             next: next, disableReason: outcome.isGone ? "the service answered 410 Gone" : nil, lease: delivery.lease)
         // An ordered service has one delivery in flight, in event order: the claiming loop takes it.
-        let continues = !delivery.service.ordered && !isStopping
+        let continues = transition.slotContinues && !isStopping
         do {
             let recorded = try await recorder.record(
                 .init(result: result, now: now, continueWith: continues ? delivery.service : nil))

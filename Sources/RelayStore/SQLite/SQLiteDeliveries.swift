@@ -27,8 +27,7 @@ struct SQLiteDeliveries: DeliveryStore {
         try db.cachedStatement(
             sql: """
                 UPDATE deliveries
-                SET state = CASE WHEN (SELECT enabled FROM services s WHERE s.id = deliveries.service_id) = 1
-                                 THEN 'pending' ELSE 'paused' END,
+                SET state = \(StateSQL.released),
                     lease_expires_at = NULL, next_attempt_at = ?, updated_at = ?
                 WHERE \(condition)
                 """
@@ -77,7 +76,7 @@ struct SQLiteDeliveries: DeliveryStore {
         // Every lease is one point UPDATE (an IN (subquery) builds a temporary b-tree per claim).
         let lease = try db.cachedStatement(
             sql: """
-                UPDATE deliveries SET state = 'in_flight', attempt_count = attempt_count + 1, updated_at = ?,
+                UPDATE deliveries SET state = \(StateSQL.claimed), attempt_count = attempt_count + 1, updated_at = ?,
                     lease_expires_at = ?
                 WHERE id = ? AND state = 'pending'
                 RETURNING id, event_id, webhook_id, attempt_count, lease_expires_at
@@ -171,7 +170,7 @@ struct SQLiteDeliveries: DeliveryStore {
         case .delivered:
             try db.cachedStatement(
                 sql: """
-                    UPDATE deliveries SET state = 'delivered', delivered_at = ?, lease_expires_at = NULL, updated_at = ?,
+                    UPDATE deliveries SET state = \(StateSQL.delivered), delivered_at = ?, lease_expires_at = NULL, updated_at = ?,
                         last_status = ?, last_error = NULL
                     WHERE \(fence)
                     """
@@ -179,8 +178,7 @@ struct SQLiteDeliveries: DeliveryStore {
         case .retry(let at):
             try db.cachedStatement(
                 sql: """
-                    UPDATE deliveries SET state = CASE WHEN (SELECT enabled FROM services WHERE id = ?) = 1
-                                                       THEN 'pending' ELSE 'paused' END,
+                    UPDATE deliveries SET state = \(StateSQL.retried),
                         next_attempt_at = ?, lease_expires_at = NULL, updated_at = ?, last_status = ?, last_error = ?
                     WHERE \(fence)
                     """
@@ -189,7 +187,7 @@ struct SQLiteDeliveries: DeliveryStore {
         case .dead:
             try db.cachedStatement(
                 sql: """
-                    UPDATE deliveries SET state = 'dead', dead_at = ?, lease_expires_at = NULL, updated_at = ?,
+                    UPDATE deliveries SET state = \(StateSQL.dead), dead_at = ?, lease_expires_at = NULL, updated_at = ?,
                         last_status = ?, last_error = ?
                     WHERE \(fence)
                     """
@@ -239,8 +237,10 @@ struct SQLiteDeliveries: DeliveryStore {
         }
         if let reason = disableReason, try disableService(id: result.serviceID, reason: reason, now: now) {
             if case .retry = result.next {
-                try db.cachedStatement(sql: "UPDATE deliveries SET state = 'paused' WHERE id = ? AND state = 'pending'")
-                    .execute(arguments: [result.deliveryID])
+                try db.cachedStatement(
+                    sql: "UPDATE deliveries SET state = \(StateSQL.paused) WHERE id = ? AND state = 'pending'"
+                )
+                .execute(arguments: [result.deliveryID])
             }
             return RecordedAttempt(disabled: reason)
         }

@@ -66,7 +66,7 @@ struct SQLiteIngest: IngestStore {
                 """)
         var pending = false
         for service in services {
-            let state: DeliveryState = service.enabled ? .pending : .paused
+            let state = DeliveryStateMachine.initial(serviceEnabled: service.enabled)
             pending = pending || state == .pending
             try insert.execute(arguments: [
                 eventID, service.id, Secrets.newWebhookID(now: now), state.rawValue, time, time, time,

@@ -95,8 +95,7 @@ struct SQLiteQueue: QueueStore {
         try db.execute(
             sql: """
                 UPDATE deliveries AS d
-                SET state = CASE WHEN (SELECT enabled FROM services s WHERE s.id = d.service_id) = 1
-                                 THEN 'pending' ELSE 'paused' END,
+                SET state = \(StateSQL.requeued),
                     attempt_count = 0, next_attempt_at = ?, lease_expires_at = NULL,
                     dead_at = NULL, delivered_at = NULL, updated_at = ?
                 WHERE d.state <> 'in_flight' AND \(condition)

@@ -65,7 +65,7 @@ struct SQLiteServices: ServiceStore {
         try service.update(db)
         try db.execute(
             sql: """
-                UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?
+                UPDATE deliveries SET state = \(StateSQL.resumed), next_attempt_at = ?, updated_at = ?
                 WHERE service_id = ? AND state = 'paused'
                 """,
             arguments: [now, now, service.id])
@@ -85,7 +85,8 @@ struct SQLiteServices: ServiceStore {
         service.updatedAt = now
         try service.update(db)
         try db.execute(
-            sql: "UPDATE deliveries SET state = 'paused', updated_at = ? WHERE service_id = ? AND state = 'pending'",
+            sql:
+                "UPDATE deliveries SET state = \(StateSQL.paused), updated_at = ? WHERE service_id = ? AND state = 'pending'",
             arguments: [now, service.id])
         return service
     }
