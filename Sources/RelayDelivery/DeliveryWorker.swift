@@ -172,7 +172,8 @@ public final class DeliveryWorker: Service, Sendable {
         do {
             let now = settings.time.now()
             let next = try await storage.read { tx in try tx.deliveries.nextWake() }
-            guard let next, next <= now else {
+            // Stored times have millisecond resolution (a stored `now` may read back up to 0.5 ms later).
+            guard let next, next.timeIntervalSince(now) < 0.001 else {
                 claimsFailingSince.withLock { $0 = nil }
                 return ([], false)
             }

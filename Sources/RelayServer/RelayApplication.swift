@@ -76,7 +76,7 @@ public struct RelayRuntime: Sendable {
         self.upstream = upstream
         dispatcher = APIDispatcher(
             configuration: configuration, publicURL: publicURL, storage: storage, metrics: metrics, upstream: upstream,
-            logger: logger)
+            logger: logger, time: time)
         var settings = DeliveryWorker.Settings(configuration)
         settings.time = time
         if let upstream {

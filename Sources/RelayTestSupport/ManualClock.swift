@@ -48,8 +48,10 @@ public final class ManualClock: Clock, Sendable {
     /// Tasks sleeping on the clock now.
     public var sleepers: Int { state.withLock { $0.sleepers.count } }
 
-    /// The earliest deadline a task sleeps until, nil when none sleeps.
-    public var nextDeadline: Instant? { state.withLock { $0.sleepers.values.map(\.deadline).min() } }
+    /// How far ahead of now each sleeping task's deadline is.
+    public var sleeps: [Duration] {
+        state.withLock { state in state.sleepers.values.map { state.now.duration(to: $0.deadline) } }
+    }
 
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLock { state in
@@ -68,6 +70,18 @@ public final class ManualClock: Clock, Sendable {
             }
         } onCancel: {
             state.withLock { $0.sleepers.removeValue(forKey: id) }?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves the clock forward `step` at a time (checking between steps, on the real clock) until
+    /// `condition` holds: "wait for the retry" without waiting for it.
+    public func advance(
+        by step: Duration, until what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool
+    ) async throws {
+        try await poll(until: what, timeout: timeout) {
+            if try await condition() { return true }
+            advance(by: step)
+            return false
         }
     }
 

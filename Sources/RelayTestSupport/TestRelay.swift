@@ -91,6 +91,20 @@ public final class TestRelay: Sendable {
         return try await storage.write { tx in try tx.services.add(candidate) }
     }
 
+    /// Moves `clock` (the relay's, see ``start(configure:runWorker:time:)``) forward `step` at a time
+    /// until `condition` holds, only while no attempt is in flight: a request the receiver is still
+    /// answering must not time out on the moved clock.
+    public func advance(
+        _ clock: ManualClock, by step: Duration, until what: String, timeout: Duration = .seconds(20),
+        _ condition: () async throws -> Bool
+    ) async throws {
+        try await poll(until: what, timeout: timeout) {
+            if try await condition() { return true }
+            if runtime.worker.deliveriesInFlight == 0 { clock.advance(by: step) }
+            return false
+        }
+    }
+
     /// Counts the rows of a table.
     public func count(_ table: String, where condition: String = "1") async throws -> Int {
         try await sqlite.integer("SELECT count(*) FROM \(table) WHERE \(condition)") ?? 0

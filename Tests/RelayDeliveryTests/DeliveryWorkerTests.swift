@@ -29,15 +29,19 @@ struct DeliveryWorkerTests {
     @Test("a delivery that fails twice is delivered on the third attempt, with one webhook-id throughout")
     func deliveredAfterFailures() async throws {
         let receiver = try await TestReceiver.start()
-        try await withTestRelay { relay in
+        let clock = ManualClock()
+        try await withTestRelay(time: clock.time) { relay in
             let producer = try await relay.issueToken(role: .producer)
             let service = try await relay.addService("svc", url: receiver.url) {
-                $0.retrySchedule = "100ms,100ms,100ms"
+                $0.retrySchedule = "1m,5m,30m"
                 $0.userToken = "svc-user-token"
             }
             receiver.script([.init(status: 500), .init(status: 502)])
             try await relay.ingestNewRevision(producer: producer, roid: 65539)
-            try await poll(until: "delivered") { try await relay.deliveryState(1) == "delivered" }
+            // The retries are minutes apart on the relay's clock: move it instead of waiting.
+            try await relay.advance(clock, by: .seconds(30), until: "delivered") {
+                try await relay.deliveryState(1) == "delivered"
+            }
 
             let received = receiver.received
             #expect(received.count == 3)
@@ -47,6 +51,9 @@ struct DeliveryWorkerTests {
             #expect(attempts.map(\.attempt) == [1, 2, 3])
             #expect(attempts.map(\.outcome) == ["failed", "failed", "delivered"])
             #expect(attempts.map(\.statusCode) == [500, 502, 200])
+            // Each retry waited its step of the schedule (±20 % jitter) on the relay's clock.
+            let gaps = zip(attempts.dropFirst(), attempts).map { $0.startedAt.timeIntervalSince($1.startedAt) }
+            #expect(gaps[0] >= 48 && gaps[1] >= 240, "\(gaps)")
 
             // The body is BIMserver's, in declaration order, with the service's own identifier and token.
             let body = try #require(received.last?.body)
@@ -63,7 +70,7 @@ struct DeliveryWorkerTests {
                 signer.verify(
                     id: last.header("webhook-id")!, timestamp: timestamp, body: Data(body.utf8),
                     header: last.header("webhook-signature")!))
-            #expect(abs(Double(timestamp) - Date().timeIntervalSince1970) < 60)
+            #expect(abs(Double(timestamp) - clock.date.timeIntervalSince1970) < 60)
             #expect(last.header("User-Agent") == "bimrelay/\(RelayVersion.current)")
             #expect(!body.contains(producer), "the producer's token leaked to the service")
         }
@@ -176,15 +183,24 @@ struct DeliveryWorkerTests {
     @Test("Retry-After on a 503 delays the next attempt beyond the schedule")
     func retryAfter() async throws {
         let receiver = try await TestReceiver.start()
-        try await withTestRelay { relay in
+        let clock = ManualClock()
+        try await withTestRelay(time: clock.time) { relay in
             let producer = try await relay.issueToken(role: .producer)
-            try await relay.addService("svc", url: receiver.url) { $0.retrySchedule = "100ms,100ms" }
-            receiver.script([.init(status: 503, headers: [("Retry-After", "2")])])
+            try await relay.addService("svc", url: receiver.url) { $0.retrySchedule = "1s,1s" }
+            receiver.script([.init(status: 503, headers: [("Retry-After", "120")])])
             try await relay.ingestNewRevision(producer: producer, roid: 1)
-            try await poll(until: "delivered") { try await relay.deliveryState(1) == "delivered" }
-            let received = receiver.received
-            #expect(received.count == 2)
-            #expect(received[1].at.timeIntervalSince(received[0].at) >= 1.9)
+            try await poll(until: "the first attempt is recorded") { try await relay.count("attempts") == 1 }
+            // A minute on: past the schedule's 1 s, short of Retry-After. The worker looks and sleeps again.
+            clock.advance(by: .seconds(60))
+            try await poll(until: "the worker sleeps again") { clock.sleeps.contains { $0 <= .seconds(1) } }
+            #expect(receiver.received.count == 1)
+            #expect(try await relay.deliveryState(1) == "pending")
+            try await relay.advance(clock, by: .seconds(10), until: "delivered") {
+                try await relay.deliveryState(1) == "delivered"
+            }
+            let attempts = try await relay.storage.read { tx in try tx.queue.attempts(deliveryID: 1) }
+            #expect(attempts.count == 2)
+            #expect(attempts[1].startedAt.timeIntervalSince(attempts[0].startedAt) >= 120)
         }
         await receiver.stop()
     }
@@ -221,12 +237,15 @@ struct DeliveryWorkerTests {
     @Test("a delivery is dead after its last attempt, and a requeue delivers it (picked up without a wake-up)")
     func deadAndRequeue() async throws {
         let receiver = try await TestReceiver.start()
-        try await withTestRelay { relay in
+        let clock = ManualClock()
+        try await withTestRelay(time: clock.time) { relay in
             let producer = try await relay.issueToken(role: .producer)
-            try await relay.addService("svc", url: receiver.url) { $0.retrySchedule = "50ms,50ms" }
+            try await relay.addService("svc", url: receiver.url) { $0.retrySchedule = "1m,1m" }
             receiver.setFallback(.init(status: 500, body: "overloaded"))
             try await relay.ingestNewRevision(producer: producer, roid: 1)
-            try await poll(until: "dead") { try await relay.deliveryState(1) == "dead" }
+            try await relay.advance(clock, by: .seconds(30), until: "dead") {
+                try await relay.deliveryState(1) == "dead"
+            }
             #expect(receiver.received.count == 3)
             let dead = try relay.database.pool.read { db in
                 try Row.fetchOne(db, sql: "SELECT * FROM dead_letters")!
@@ -238,8 +257,9 @@ struct DeliveryWorkerTests {
 
             receiver.setFallback(.ok)
             // As `bimrelay queue retry` does: a write from another connection, no in-process signal.
-            _ = try await relay.database.pool.write { db in try db.store.queue.retry(ids: [1], now: Date()) }
-            try await poll(until: "delivered after requeue", timeout: .seconds(5)) {
+            _ = try await relay.database.pool.write { db in try db.store.queue.retry(ids: [1], now: clock.date) }
+            // Found by the worker's poll (every second of its clock): no signal reached it.
+            try await relay.advance(clock, by: .milliseconds(500), until: "delivered after requeue") {
                 try await relay.deliveryState(1) == "delivered"
             }
             #expect(receiver.received.count == 4)
@@ -250,21 +270,28 @@ struct DeliveryWorkerTests {
     @Test("timeouts, redirects and exception envelopes are failures with their class")
     func failureClasses() async throws {
         let receiver = try await TestReceiver.start()
-        try await withTestRelay { relay in
+        let clock = ManualClock()
+        try await withTestRelay(time: clock.time) { relay in
             let producer = try await relay.issueToken(role: .producer)
             try await relay.addService("svc", url: receiver.url) {
-                $0.retrySchedule = "50ms,50ms,50ms"
-                // Long enough that a loaded machine still answers the quick replies in time.
-                $0.timeoutMs = 1000
+                $0.retrySchedule = "1m,1m,1m"
+                // The timeout runs on the relay's clock: it passes when the test moves the clock.
+                $0.timeoutMs = 60_000
                 $0.ordered = true
             }
             receiver.script([
-                .init(delay: .seconds(4)),
+                .stalled,
                 .init(status: 302, headers: [("Location", "http://127.0.0.1:9/elsewhere")]),
                 .init(body: #"{"response":{"exception":{"__type":"UserException","message":"not now"}}}"#),
             ])
             try await relay.ingestNewRevision(producer: producer, roid: 1)
-            try await poll(until: "delivered") { try await relay.deliveryState(1) == "delivered" }
+            try await poll(until: "the first request is in flight") { receiver.received.count == 1 }
+            // Its timeout waits on the relay's clock: move it by exactly that, once it waits.
+            try await poll(until: "the attempt waits for its timeout") { clock.sleeps.contains(.seconds(60)) }
+            clock.advance(by: .seconds(60))
+            try await relay.advance(clock, by: .seconds(20), until: "delivered") {
+                try await relay.deliveryState(1) == "delivered"
+            }
             let attempts = try await relay.database.pool.read { db in try db.store.queue.attempts(deliveryID: 1) }
             #expect(attempts.map(\.errorClass) == ["timeout", "redirect", "exception_envelope", nil])
             #expect(attempts[0].durationMs < 3000)
@@ -292,16 +319,17 @@ struct DeliveryWorkerTests {
     @Test("an ordered service receives events strictly in order, one at a time, under random failures")
     func orderedUnderFailures() async throws {
         let receiver = try await TestReceiver.start()
-        try await withTestRelay { relay in
+        let clock = ManualClock()
+        try await withTestRelay(time: clock.time) { relay in
             let producer = try await relay.issueToken(role: .producer)
             try await relay.addService("svc", url: receiver.url) {
                 $0.ordered = true
-                $0.retrySchedule = Array(repeating: "20ms", count: 30).joined(separator: ",")
+                $0.retrySchedule = Array(repeating: "10s", count: 30).joined(separator: ",")
             }
             var random = SeededGenerator(seed: 2026)
             receiver.script((0..<40).map { _ in Bool.random(using: &random) ? .init(status: 500) : .ok })
             for roid in 1...15 { try await relay.ingestNewRevision(producer: producer, roid: Int64(roid)) }
-            try await poll(until: "all delivered", timeout: .seconds(30)) {
+            try await relay.advance(clock, by: .seconds(5), until: "all delivered", timeout: .seconds(30)) {
                 try await relay.count("deliveries", where: "state = 'delivered'") == 15
             }
             let roids = receiver.received.compactMap { received -> Int64? in
@@ -319,16 +347,19 @@ struct DeliveryWorkerTests {
     @Test("an ordered service moves past a dead delivery")
     func orderedSkipsDead() async throws {
         let receiver = try await TestReceiver.start()
-        try await withTestRelay { relay in
+        let clock = ManualClock()
+        try await withTestRelay(time: clock.time) { relay in
             let producer = try await relay.issueToken(role: .producer)
             try await relay.addService("svc", url: receiver.url) {
                 $0.ordered = true
-                $0.retrySchedule = "20ms"
+                $0.retrySchedule = "1m"
             }
             receiver.script([.init(status: 500), .init(status: 500)])
             try await relay.ingestNewRevision(producer: producer, roid: 1)
             try await relay.ingestNewRevision(producer: producer, roid: 2)
-            try await poll(until: "the second is delivered") { try await relay.deliveryState(2) == "delivered" }
+            try await relay.advance(clock, by: .seconds(30), until: "the second is delivered") {
+                try await relay.deliveryState(2) == "delivered"
+            }
             #expect(try await relay.deliveryState(1) == "dead")
         }
         await receiver.stop()
@@ -336,16 +367,17 @@ struct DeliveryWorkerTests {
 
     @Test("a service failing without success longer than --disable-after is disabled")
     func autoDisable() async throws {
+        let clock = ManualClock()
         try await withTestRelay(
-            configure: { $0.disableAfter = .milliseconds(500) },
+            configure: { $0.disableAfter = .seconds(3_600) }, time: clock.time,
             { relay in
                 let producer = try await relay.issueToken(role: .producer)
                 // Nothing listens on port 9: every attempt is a refused connection.
                 try await relay.addService("svc", url: "http://127.0.0.1:9") {
-                    $0.retrySchedule = Array(repeating: "100ms", count: 50).joined(separator: ",")
+                    $0.retrySchedule = Array(repeating: "10m", count: 50).joined(separator: ",")
                 }
                 try await relay.ingestNewRevision(producer: producer, roid: 1)
-                try await poll(until: "disabled") {
+                try await relay.advance(clock, by: .seconds(300), until: "disabled") {
                     try await relay.database.pool.read { db in try db.store.services.find("svc").enabled } == false
                 }
                 let service = try await relay.database.pool.read { db in try db.store.services.find("svc") }

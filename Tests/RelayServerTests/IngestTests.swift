@@ -114,13 +114,14 @@ struct IngestTests {
     @Test("an ingest wakes the delivery worker at once, long before its next poll")
     func wakesDelivery() async throws {
         let receiver = try await TestReceiver.start()
+        let clock = ManualClock()
         try await withTestRelay(
-            configure: { $0.deliveryPollInterval = .seconds(60) },
+            configure: { $0.deliveryPollInterval = .seconds(60) }, time: clock.time,
             { relay in
                 let producer = try await relay.issueToken(role: .producer)
                 try await relay.addService("a", url: receiver.url)
-                // Let the worker go to sleep on its 60 s poll first.
-                try await Task.sleep(for: .milliseconds(200))
+                // The worker goes to sleep on its 60 s poll first; the clock never moves after.
+                try await poll(until: "the worker sleeps") { clock.sleeps.contains(.seconds(60)) }
                 try await relay.ingestNewRevision(producer: producer, roid: 1)
                 try await poll(until: "the delivery arrives", timeout: .seconds(10)) { receiver.received.count == 1 }
             })

@@ -28,14 +28,17 @@ public final class APIDispatcher: Sendable {
     private let logger: Logger
     private let handlers: [RelayInterface: any InterfaceHandler]
     private let metrics: RelayMetrics
+    /// What a request's time (stored as received, due and used times) is taken from.
+    private let time: RelayTime
     /// Gateway mode: BIMserver behind the relay.
     let gateway: Gateway?
 
     /// A dispatcher over `storage` (whose signals wake the worker and carry frames to the hub).
     public init(
         configuration: RelayConfiguration, publicURL: PublicURL, storage: any RelayStorage,
-        metrics: RelayMetrics, upstream: Upstream? = nil, logger: Logger
+        metrics: RelayMetrics, upstream: Upstream? = nil, logger: Logger, time: RelayTime = .system
     ) {
+        self.time = time
         gateway = upstream.map { upstream in
             Gateway(
                 upstream: upstream,
@@ -190,7 +193,7 @@ public final class APIDispatcher: Sendable {
             }
             return ServiceCatalog.method(interface, call.method)?.writes ?? false
         }
-        let now = Date()
+        let now = time.now()
         do {
             if writes {
                 // One call needs no savepoint of its own: the job's savepoint is the call's, and a

@@ -102,7 +102,7 @@ struct SQLiteDeliveries: DeliveryStore {
                                 SELECT id, state, next_attempt_at FROM deliveries
                                 WHERE service_id = ? AND state IN ('pending', 'in_flight') ORDER BY id LIMIT 1
                                 """), arguments: [serviceID]),
-                    oldest["state"] as String == "pending", (oldest["next_attempt_at"] as Date) <= now
+                    oldest["state"] as String == "pending", (oldest["next_attempt_at"] as String) <= time
                 else { continue }
                 rows = try Row.fetchAll(lease, arguments: [time, expires, oldest["id"] as Int64])
             } else {
