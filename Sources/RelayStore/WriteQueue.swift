@@ -215,6 +215,9 @@ final class WriteQueue: Service, Sendable {
 
     /// What has been written so far.
     var statistics: WriteStatistics { totals.withLock { $0 } }
+
+    /// Jobs submitted and not yet taken by a batch.
+    var waitingJobs: Int { state.withLock { $0.jobs.count } }
 }
 
 /// Counts of what the group-commit writer has written, for metrics and tests.

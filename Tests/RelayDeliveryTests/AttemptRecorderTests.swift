@@ -53,4 +53,37 @@ struct AttemptRecorderTests {
         }
         #expect(state == "delivered")
     }
+
+    @Test(
+        "when the shared job cannot be written, every attempt waiting on it gets the error (and the lease retries it)")
+    func jobFailureFailsAll() async throws {
+        let (database, folder) = try StoreFixtures.database()
+        defer { folder.remove() }
+        let claimed = try await database.pool.write { db in
+            let service = try StoreFixtures.service(db, identifier: "a")
+            try StoreFixtures.deliveries(db, serviceIDs: [service, service], state: "pending")
+            return try db.store.deliveries.claim(limit: 2, now: Date().addingTimeInterval(1), leaseMargin: .seconds(5))
+        }
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let storage = SQLiteStorage(database: database, logger: logger)
+        // A writer that has stopped: the job is refused, as during a shutdown.
+        let writer = Task { try await storage.services[0].run() }
+        writer.cancel()
+        _ = try? await writer.value
+        let recorder = AttemptRecorder(storage: storage, disableAfter: .seconds(86_400), leaseMargin: .seconds(5))
+        for delivery in claimed {
+            await #expect(throws: RelayError.self) {
+                try await recorder.record(
+                    .init(
+                        result: AttemptResult(
+                            deliveryID: delivery.id, serviceID: delivery.service.id!, attempt: delivery.attempt,
+                            startedAt: Date(), durationMs: 1, statusCode: 200, errorClass: nil, error: nil,
+                            responseBody: nil, next: .delivered, lease: delivery.lease),
+                        now: Date(), continueWith: nil))
+            }
+        }
+        #expect(recorder.waiting == 0 && recorder.statistics.jobs == 0)
+        let inFlight = try await database.pool.read { db in try db.store.queue.countsByState()["in_flight"] }
+        #expect(inFlight == 2)
+    }
 }

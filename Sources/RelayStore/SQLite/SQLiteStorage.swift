@@ -80,6 +80,9 @@ public final class SQLiteStorage: RelayStorage {
         try await database.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
     }
 
+    /// Jobs waiting for the group-commit writer (tests).
+    var waitingJobs: Int { queue?.waitingJobs ?? 0 }
+
     /// What the group-commit writer has written so far (zero for a direct storage).
     public var writeStatistics: WriteStatistics { queue?.statistics ?? WriteStatistics() }
 
