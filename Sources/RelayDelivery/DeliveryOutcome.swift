@@ -93,7 +93,9 @@ extension AttemptResult.Next {
         switch transition.state {
         case .delivered: self = .delivered
         case .dead: self = .dead
-        case .pending, .paused, .inFlight: self = .retry(at: transition.due ?? Date())
+        case .pending, .paused, .inFlight:
+            guard let due = transition.due else { preconditionFailure("a retry without a due time: \(transition)") }
+            self = .retry(at: due)
         }
     }
 }

@@ -172,8 +172,8 @@ public final class DeliveryWorker: Service, Sendable {
         do {
             let now = settings.time.now()
             let next = try await storage.read { tx in try tx.deliveries.nextWake() }
-            // Stored times have millisecond resolution (a stored `now` may read back up to 0.5 ms later).
-            guard let next, next.timeIntervalSince(now) < 0.001 else {
+            // Compared as the claim compares them: at the store's millisecond resolution.
+            guard let next, Timestamp.format(next) <= Timestamp.format(now) else {
                 claimsFailingSince.withLock { $0 = nil }
                 return ([], false)
             }
@@ -197,7 +197,9 @@ public final class DeliveryWorker: Service, Sendable {
         guard let next = try? await storage.read({ tx in try tx.deliveries.nextWake() }) else {
             return settings.pollInterval
         }
-        let wait = Duration.milliseconds(max(0, Int64(next.timeIntervalSince(settings.time.now()) * 1000)))
+        // Rounded up: waking before the stored millisecond would find nothing due.
+        let wait = Duration.milliseconds(
+            max(0, Int64((next.timeIntervalSince(settings.time.now()) * 1000).rounded(.up))))
         return min(wait, settings.pollInterval)
     }
 }

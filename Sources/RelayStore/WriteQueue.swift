@@ -41,6 +41,8 @@ final class WriteQueue: Service, Sendable {
     private let logger: Logger
     private let metrics: RelayMetrics
     private let lockWait: Duration
+    /// Called once the writer has stopped (every submitted job written).
+    private let onStopped: @Sendable () -> Void
     private let state = Mutex(State())
     /// Since when writes have been failing or waiting for a lock another connection holds; nil while they succeed.
     private let troubleSince = Mutex<Date?>(nil)
@@ -52,8 +54,9 @@ final class WriteQueue: Service, Sendable {
     ///   `sqlite3`, a CLI command) holds the write lock, before its jobs fail.
     init(
         database: RelayDatabase, logger: Logger, metrics: RelayMetrics = RelayMetrics(),
-        lockWait: Duration = RelayConfiguration.defaultLockWait
+        lockWait: Duration = RelayConfiguration.defaultLockWait, onStopped: @escaping @Sendable () -> Void = {}
     ) {
+        self.onStopped = onStopped
         self.database = database
         self.logger = logger
         self.metrics = metrics
@@ -104,6 +107,7 @@ final class WriteQueue: Service, Sendable {
                 await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
                     let thread = Thread {
                         self.writeUntilStopped()
+                        self.onStopped()
                         finished.resume()
                     }
                     thread.name = "bimrelay-writer"

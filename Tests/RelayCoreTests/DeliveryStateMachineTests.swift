@@ -17,7 +17,7 @@ struct DeliveryStateMachineTests {
         "pending requeue": (.pending, "now", [.clearLease, .resetAttempts]),
         "in_flight attemptSucceeded": (.delivered, nil, [.clearLease, .deliveredAt, .lastOutcome]),
         "in_flight attemptFailed(500)": (.pending, "later", [.clearLease, .lastOutcome]),
-        "in_flight attemptFailed(410)": (.pending, "later", [.clearLease, .lastOutcome]),
+        "in_flight attemptFailed(410)": (.paused, "later", [.clearLease, .lastOutcome]),
         "in_flight leaseReleased": (.pending, "now", .clearLease),
         "delivered requeue": (.pending, "now", [.clearLease, .resetAttempts]),
         "dead requeue": (.pending, "now", [.clearLease, .resetAttempts]),
@@ -89,6 +89,10 @@ struct DeliveryStateMachineTests {
         #expect(
             Machine.transition(from: .inFlight, on: .attemptSucceeded, facts: .init(now: Self.now))?.slotContinues
                 == true)
+        // A 410 disables the service: the delivery waits paused and the slot stops.
+        let gone = Machine.transition(
+            from: .inFlight, on: .attemptFailed(.init(statusCode: 410), gone: true), facts: .init(now: Self.now))
+        #expect(gone?.state == .paused && gone?.slotContinues == false)
     }
 
     @Test("Retry-After on a 503 sets the due time, within the 24-hour cap")

@@ -55,8 +55,9 @@ struct AttemptRecorderTests {
     }
 
     @Test(
-        "when the shared job cannot be written, every attempt waiting on it gets the error (and the lease retries it)")
-    func jobFailureFailsAll() async throws {
+        "when its job cannot be written, the attempt gets the error and its delivery stays leased (the lease retries it)"
+    )
+    func refusedJobFails() async throws {
         let (database, folder) = try StoreFixtures.database()
         defer { folder.remove() }
         let claimed = try await database.pool.write { db in

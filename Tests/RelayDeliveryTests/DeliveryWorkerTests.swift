@@ -271,32 +271,35 @@ struct DeliveryWorkerTests {
     func failureClasses() async throws {
         let receiver = try await TestReceiver.start()
         let clock = ManualClock()
-        try await withTestRelay(time: clock.time) { relay in
-            let producer = try await relay.issueToken(role: .producer)
-            try await relay.addService("svc", url: receiver.url) {
-                $0.retrySchedule = "1m,1m,1m"
-                // The timeout runs on the relay's clock: it passes when the test moves the clock.
-                $0.timeoutMs = 60_000
-                $0.ordered = true
-            }
-            receiver.script([
-                .stalled,
-                .init(status: 302, headers: [("Location", "http://127.0.0.1:9/elsewhere")]),
-                .init(body: #"{"response":{"exception":{"__type":"UserException","message":"not now"}}}"#),
-            ])
-            try await relay.ingestNewRevision(producer: producer, roid: 1)
-            try await poll(until: "the first request is in flight") { receiver.received.count == 1 }
-            // Its timeout waits on the relay's clock: move it by exactly that, once it waits.
-            try await poll(until: "the attempt waits for its timeout") { clock.sleeps.contains(.seconds(60)) }
-            clock.advance(by: .seconds(60))
-            try await relay.advance(clock, by: .seconds(20), until: "delivered") {
-                try await relay.deliveryState(1) == "delivered"
-            }
-            let attempts = try await relay.database.pool.read { db in try db.store.queue.attempts(deliveryID: 1) }
-            #expect(attempts.map(\.errorClass) == ["timeout", "redirect", "exception_envelope", nil])
-            #expect(attempts[0].durationMs < 3000)
-            #expect(attempts[2].error == "UserException: not now")
-        }
+        // Retention sleeps an hour on this clock: the only 60 s sleep is the request's timeout.
+        try await withTestRelay(
+            configure: { $0.retentionInterval = .seconds(3_600) }, time: clock.time,
+            { relay in
+                let producer = try await relay.issueToken(role: .producer)
+                try await relay.addService("svc", url: receiver.url) {
+                    $0.retrySchedule = "1m,1m,1m"
+                    // The timeout runs on the relay's clock: it passes when the test moves the clock.
+                    $0.timeoutMs = 60_000
+                    $0.ordered = true
+                }
+                receiver.script([
+                    .stalled,
+                    .init(status: 302, headers: [("Location", "http://127.0.0.1:9/elsewhere")]),
+                    .init(body: #"{"response":{"exception":{"__type":"UserException","message":"not now"}}}"#),
+                ])
+                try await relay.ingestNewRevision(producer: producer, roid: 1)
+                try await poll(until: "the first request is in flight") { receiver.received.count == 1 }
+                // Its timeout waits on the relay's clock: move it by exactly that, once it waits.
+                try await poll(until: "the attempt waits for its timeout") { clock.sleeps.contains(.seconds(60)) }
+                clock.advance(by: .seconds(60))
+                try await relay.advance(clock, by: .seconds(20), until: "delivered") {
+                    try await relay.deliveryState(1) == "delivered"
+                }
+                let attempts = try await relay.database.pool.read { db in try db.store.queue.attempts(deliveryID: 1) }
+                #expect(attempts.map(\.errorClass) == ["timeout", "redirect", "exception_envelope", nil])
+                #expect(attempts[0].durationMs < 3000)
+                #expect(attempts[2].error == "UserException: not now")
+            })
         await receiver.stop()
     }
 

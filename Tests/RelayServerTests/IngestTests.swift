@@ -116,7 +116,10 @@ struct IngestTests {
         let receiver = try await TestReceiver.start()
         let clock = ManualClock()
         try await withTestRelay(
-            configure: { $0.deliveryPollInterval = .seconds(60) }, time: clock.time,
+            configure: {
+                $0.deliveryPollInterval = .seconds(60)
+                $0.retentionInterval = .seconds(3_600)  // the only 60 s sleep is the worker's
+            }, time: clock.time,
             { relay in
                 let producer = try await relay.issueToken(role: .producer)
                 try await relay.addService("a", url: receiver.url)

@@ -115,18 +115,20 @@ public enum DeliveryStateMachine {
         case (.inFlight, .attemptSucceeded):
             return Transition(
                 state: .delivered, stamps: [.clearLease, .deliveredAt, .lastOutcome], slotContinues: !facts.ordered)
-        case (.inFlight, .attemptFailed(let hint, _)):
+        case (.inFlight, .attemptFailed(let hint, let gone)):
+            // 410 Gone disables the service with this very result.
+            let enabled = facts.serviceEnabled && !gone
             switch facts.schedule.decide(
                 afterFailedAttempt: facts.attempt, now: facts.now, failure: hint, using: &random)
             {
             case .retry(let at):
                 return Transition(
-                    state: waiting, due: at, stamps: [.clearLease, .lastOutcome],
-                    slotContinues: !facts.ordered && facts.serviceEnabled)
+                    state: initial(serviceEnabled: enabled), due: at, stamps: [.clearLease, .lastOutcome],
+                    slotContinues: !facts.ordered && enabled)
             case .dead:
                 return Transition(
-                    state: .dead, stamps: [.clearLease, .deadAt, .lastOutcome],
-                    slotContinues: !facts.ordered && facts.serviceEnabled)
+                    state: .dead, stamps: [.clearLease, .deadAt, .lastOutcome], slotContinues: !facts.ordered && enabled
+                )
             }
         case (.inFlight, .leaseReleased):
             return Transition(state: waiting, due: facts.now, stamps: .clearLease)

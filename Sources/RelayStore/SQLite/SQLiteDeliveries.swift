@@ -12,13 +12,15 @@ struct SQLiteDeliveries: DeliveryStore {
     /// relay is in flight, so every lease is stale. One relay process owns a database file.
     @discardableResult
     public func releaseAllLeases(now: Date) throws -> Int {
-        try release(condition: "state = 'in_flight'", arguments: [], now: now)
+        try release(condition: "state = \(StateSQL.Named.inFlight)", arguments: [], now: now)
     }
 
     /// Returns deliveries whose lease ran out (a request that outlived its timeout and margin).
     @discardableResult
     public func releaseExpiredLeases(now: Date) throws -> Int {
-        try release(condition: "state = 'in_flight' AND lease_expires_at < ?", arguments: [now.sqlText], now: now)
+        try release(
+            condition: "state = \(StateSQL.Named.inFlight) AND lease_expires_at <= ?", arguments: [now.sqlText],
+            now: now)
     }
 
     private func release(
@@ -53,7 +55,7 @@ struct SQLiteDeliveries: DeliveryStore {
             sql: """
                 SELECT s.enabled, s.updated_at,
                        (SELECT count(*) FROM deliveries INDEXED BY deliveries_by_service
-                        WHERE service_id = s.id AND state = 'in_flight') AS busy,
+                        WHERE service_id = s.id AND state = \(StateSQL.Named.inFlight)) AS busy,
                        (SELECT identifier FROM profiles WHERE service_id = s.id ORDER BY id LIMIT 1) AS first_profile
                 FROM services s WHERE s.id = ?
                 """)
@@ -78,7 +80,7 @@ struct SQLiteDeliveries: DeliveryStore {
             sql: """
                 UPDATE deliveries SET state = \(StateSQL.claimed), attempt_count = attempt_count + 1, updated_at = ?,
                     lease_expires_at = ?
-                WHERE id = ? AND state = 'pending'
+                WHERE id = ? AND state = \(StateSQL.Named.pending)
                 RETURNING id, event_id, webhook_id, attempt_count, lease_expires_at
                 """)
         let time = now.sqlText
@@ -100,9 +102,10 @@ struct SQLiteDeliveries: DeliveryStore {
                         db.cachedStatement(
                             sql: """
                                 SELECT id, state, next_attempt_at FROM deliveries
-                                WHERE service_id = ? AND state IN ('pending', 'in_flight') ORDER BY id LIMIT 1
+                                WHERE service_id = ? AND state IN (\(StateSQL.Named.pending), \(StateSQL.Named.inFlight)) ORDER BY id LIMIT 1
                                 """), arguments: [serviceID]),
-                    oldest["state"] as String == "pending", (oldest["next_attempt_at"] as String) <= time
+                    oldest["state"] as String == DeliveryState.pending.rawValue,
+                    (oldest["next_attempt_at"] as String) <= time
                 else { continue }
                 rows = try Row.fetchAll(lease, arguments: [time, expires, oldest["id"] as Int64])
             } else {
@@ -113,7 +116,7 @@ struct SQLiteDeliveries: DeliveryStore {
                     db.cachedStatement(
                         sql: """
                             SELECT id FROM deliveries
-                            WHERE service_id = ? AND state = 'pending' AND next_attempt_at <= ?
+                            WHERE service_id = ? AND state = \(StateSQL.Named.pending) AND next_attempt_at <= ?
                             ORDER BY next_attempt_at, id LIMIT ?
                             """), arguments: [serviceID, time, capacity])
                 rows = try ids.flatMap { try Row.fetchAll(lease, arguments: [time, expires, $0]) }
@@ -163,7 +166,8 @@ struct SQLiteDeliveries: DeliveryStore {
             result.error, result.responseBody,
         ])
         // The fence: this attempt's lease, still held.
-        let fence = "id = ? AND state = 'in_flight' AND attempt_count = ? AND (? IS NULL OR lease_expires_at = ?)"
+        let fence =
+            "id = ? AND state = \(StateSQL.Named.inFlight) AND attempt_count = ? AND (? IS NULL OR lease_expires_at = ?)"
         let fenceArguments: StatementArguments = [result.deliveryID, result.attempt, result.lease, result.lease]
         let error = [result.errorClass, result.error].compactMap { $0 }.joined(separator: ": ")
         switch result.next {
@@ -209,7 +213,7 @@ struct SQLiteDeliveries: DeliveryStore {
                     UPDATE events SET token = NULL
                     WHERE id = (SELECT event_id FROM deliveries WHERE id = ?) AND token IS NOT NULL
                       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id
-                                      AND d.state IN ('pending', 'in_flight', 'paused'))
+                                      AND d.state IN (\(StateSQL.Named.pending), \(StateSQL.Named.inFlight), \(StateSQL.Named.paused)))
                     """
             ).execute(arguments: [result.deliveryID])
         }
@@ -238,7 +242,8 @@ struct SQLiteDeliveries: DeliveryStore {
         if let reason = disableReason, try disableService(id: result.serviceID, reason: reason, now: now) {
             if case .retry = result.next {
                 try db.cachedStatement(
-                    sql: "UPDATE deliveries SET state = \(StateSQL.paused) WHERE id = ? AND state = 'pending'"
+                    sql:
+                        "UPDATE deliveries SET state = \(StateSQL.paused) WHERE id = ? AND state = \(StateSQL.Named.pending)"
                 )
                 .execute(arguments: [result.deliveryID])
             }
@@ -265,12 +270,13 @@ struct SQLiteDeliveries: DeliveryStore {
             db.cachedStatement(
                 sql: """
                     SELECT min(next) FROM (
-                        SELECT (SELECT min(next_attempt_at) FROM deliveries d WHERE d.service_id = s.id AND d.state = 'pending')
+                        SELECT (SELECT min(next_attempt_at) FROM deliveries d WHERE d.service_id = s.id AND d.state = \(StateSQL.Named.pending))
                                AS next
                         FROM services s WHERE s.enabled = 1)
                     """))
         let lease = try Date.fetchOne(
-            db.cachedStatement(sql: "SELECT min(lease_expires_at) FROM deliveries WHERE state = 'in_flight'"))
+            db.cachedStatement(
+                sql: "SELECT min(lease_expires_at) FROM deliveries WHERE state = \(StateSQL.Named.inFlight)"))
         return [due, lease].compactMap { $0 }.min()
     }
 }

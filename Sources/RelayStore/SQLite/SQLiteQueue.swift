@@ -78,7 +78,7 @@ struct SQLiteQueue: QueueStore {
     public func retryDead(serviceID: Int64?, since: Date?, now: Date, limit: Int) throws
         -> Int
     {
-        var conditions = OptionalConditions(["d.state = 'dead'"])
+        var conditions = OptionalConditions(["d.state = \(StateSQL.Named.dead)"])
         conditions.add("d.service_id = ?", serviceID)
         conditions.add("d.dead_at >= ?", since)
         try requeue(
@@ -98,7 +98,7 @@ struct SQLiteQueue: QueueStore {
                 SET state = \(StateSQL.requeued),
                     attempt_count = 0, next_attempt_at = ?, lease_expires_at = NULL,
                     dead_at = NULL, delivered_at = NULL, updated_at = ?
-                WHERE d.state <> 'in_flight' AND \(condition)
+                WHERE d.state <> \(StateSQL.Named.inFlight) AND \(condition)
                 """,
             arguments: [now, now] + arguments)
     }

@@ -11,7 +11,7 @@ struct SQLiteRetention: RetentionStore {
     public func pruneDelivered(before cutoff: Date, limit: Int?) throws -> Int {
         try deleteBatch(
             from: "deliveries",
-            selecting: "SELECT id FROM deliveries WHERE state = 'delivered' AND delivered_at < ?",
+            selecting: "SELECT id FROM deliveries WHERE state = \(StateSQL.Named.delivered) AND delivered_at < ?",
             arguments: [cutoff], limit: limit)
     }
 

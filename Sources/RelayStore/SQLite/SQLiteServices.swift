@@ -66,7 +66,7 @@ struct SQLiteServices: ServiceStore {
         try db.execute(
             sql: """
                 UPDATE deliveries SET state = \(StateSQL.resumed), next_attempt_at = ?, updated_at = ?
-                WHERE service_id = ? AND state = 'paused'
+                WHERE service_id = ? AND state = \(StateSQL.Named.paused)
                 """,
             arguments: [now, now, service.id])
         if db.changesCount > 0 { transaction?.raise(.deliveriesDue) }
@@ -86,7 +86,7 @@ struct SQLiteServices: ServiceStore {
         try service.update(db)
         try db.execute(
             sql:
-                "UPDATE deliveries SET state = \(StateSQL.paused), updated_at = ? WHERE service_id = ? AND state = 'pending'",
+                "UPDATE deliveries SET state = \(StateSQL.paused), updated_at = ? WHERE service_id = ? AND state = \(StateSQL.Named.pending)",
             arguments: [now, service.id])
         return service
     }

@@ -9,19 +9,25 @@ extension SQLiteStorage {
     /// `Bool`, `String`, `Date` or nil.
     public func execute(_ sql: String, arguments: [(any Sendable)?] = []) async throws {
         let arguments = try Self.statementArguments(arguments)
-        try await database.pool.write { db in try db.execute(sql: sql, arguments: arguments) }
+        try await translatingErrors {
+            try await database.pool.write { db in try db.execute(sql: sql, arguments: arguments) }
+        }
     }
 
     /// The integer in the first column of the first row `sql` returns (nil: no row, or NULL).
     public func integer(_ sql: String, arguments: [(any Sendable)?] = []) async throws -> Int? {
         let arguments = try Self.statementArguments(arguments)
-        return try await database.pool.read { db in try Int.fetchOne(db, sql: sql, arguments: arguments) }
+        return try await translatingErrors {
+            try await database.pool.read { db in try Int.fetchOne(db, sql: sql, arguments: arguments) }
+        }
     }
 
     /// The text in the first column of the first row `sql` returns (nil: no row, or NULL).
     public func text(_ sql: String, arguments: [(any Sendable)?] = []) async throws -> String? {
         let arguments = try Self.statementArguments(arguments)
-        return try await database.pool.read { db in try String.fetchOne(db, sql: sql, arguments: arguments) }
+        return try await translatingErrors {
+            try await database.pool.read { db in try String.fetchOne(db, sql: sql, arguments: arguments) }
+        }
     }
 
     private static func statementArguments(_ values: [(any Sendable)?]) throws -> StatementArguments {

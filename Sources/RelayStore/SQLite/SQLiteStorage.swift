@@ -26,7 +26,10 @@ public final class SQLiteStorage: RelayStorage {
         lockWait: Duration = RelayConfiguration.defaultLockWait
     ) {
         self.database = database
-        queue = WriteQueue(database: database, logger: logger, metrics: metrics, lockWait: lockWait)
+        let hub = hub
+        // Once the writer has stopped nothing more commits: the signal streams end.
+        queue = WriteQueue(
+            database: database, logger: logger, metrics: metrics, lockWait: lockWait, onStopped: { hub.finish() })
     }
 
     /// A storage writing each call in its own transaction (admin commands; nothing to run).
@@ -71,13 +74,15 @@ public final class SQLiteStorage: RelayStorage {
     public var failingSince: Date? { queue?.failingSince }
 
     public func schemaVersion() async throws -> Int {
-        try await database.pool.read { db in try SchemaMigrator.currentVersion(db) }
+        try await translatingErrors { try await database.pool.read { db in try SchemaMigrator.currentVersion(db) } }
     }
 
     public var logBytes: Int { database.walBytes }
 
     public func compact() async throws {
-        try await database.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        try await translatingErrors {
+            try await database.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        }
     }
 
     /// Jobs waiting for the group-commit writer (tests).
@@ -86,12 +91,17 @@ public final class SQLiteStorage: RelayStorage {
     /// What the group-commit writer has written so far (zero for a direct storage).
     public var writeStatistics: WriteStatistics { queue?.statistics ?? WriteStatistics() }
 
-    /// Runs `body`; GRDB errors become ``RelayError``s with a plain message naming the file.
-    private func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    /// Runs `body`; GRDB's errors become ``RelayError``s with a plain message naming the file
+    /// (what the body throws itself, e.g. a refusal for the caller, passes unchanged).
+    func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as DatabaseError {
             throw RelayError.database("database \(database.path): \(RelayDatabase.describe(error))")
+        } catch let error as PersistenceError {
+            throw RelayError.database("database \(database.path): \(error)")
+        } catch let error as RowDecodingError {
+            throw RelayError.database("database \(database.path): \(error)")
         }
     }
 

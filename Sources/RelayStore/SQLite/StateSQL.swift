@@ -9,6 +9,16 @@ enum StateSQL {
     /// `'pending'`, `'in_flight'`, …
     static func literal(_ state: DeliveryState) -> String { "'\(state.rawValue)'" }
 
+    /// Every state as a SQL literal, for the statements' conditions (the text SQLite's partial
+    /// indexes match, e.g. `deliveries_due … WHERE state = 'pending'`).
+    enum Named {
+        static let pending = literal(.pending)
+        static let inFlight = literal(.inFlight)
+        static let delivered = literal(.delivered)
+        static let dead = literal(.dead)
+        static let paused = literal(.paused)
+    }
+
     /// The machine's state for `event` from `state` (an enabled service), as a SQL literal.
     static func target(from state: DeliveryState, on event: Machine.Event) -> String {
         guard let transition = Machine.transition(from: state, on: event, facts: .init(now: Date())) else {
@@ -43,7 +53,7 @@ enum StateSQL {
     static let retried = byServiceEnabled(
         from: .inFlight, on: retryFailure, enabled: "(SELECT enabled FROM services WHERE id = ?)")
     /// The attempt failed and was the last.
-    static let dead = literal(.dead)
+    static let dead = Named.dead
     /// A pending delivery of a service being disabled.
     static let paused = target(from: .pending, on: .serviceDisabled)
     /// A paused delivery of a service being enabled.

@@ -6,85 +6,135 @@ import RelayCore
 /// Every `serve` setting as a flag; each also reads `BIMRELAY_<NAME>` and falls back to the
 /// default in ``RelayConfiguration``. A flag beats the environment.
 struct ServeOptions: ParsableArguments {
-    @Option(help: "The SQLite file (env BIMRELAY_DB; default ./bimrelay.sqlite).") var db: String?
-    @Option(help: "Listening address (env BIMRELAY_HOST; default 127.0.0.1).") var host: String?
-    @Option(help: "Listening port, 0 for any free one (env BIMRELAY_PORT; default 8085).") var port: String?
+    @Option(help: "The SQLite file (env BIMRELAY_DB; default \(RelayConfiguration.defaultDatabasePath)).") var db:
+        String?
+    @Option(help: "Listening address (env BIMRELAY_HOST; default \(RelayConfiguration.defaultHost)).") var host: String?
+    @Option(help: "Listening port, 0 for any free one (env BIMRELAY_PORT; default \(RelayConfiguration.defaultPort)).")
+    var port: String?
     @Option(help: "URL BIMserver reaches the relay at, for service descriptors (env BIMRELAY_PUBLIC_URL).")
     var publicUrl: String?
-    @Option(help: "full or normal: SQLite synchronous mode (env BIMRELAY_DURABILITY; default full).")
+    @Option(
+        help:
+            "full or normal: SQLite synchronous mode (env BIMRELAY_DURABILITY; default \(RelayConfiguration().durability.rawValue))."
+    )
     var durability: String?
-    @Option(help: "How long a writer waits for the database lock (env BIMRELAY_BUSY_TIMEOUT; default 5s).")
+    @Option(
+        help:
+            "How long a writer waits for the database lock (env BIMRELAY_BUSY_TIMEOUT; default \(DurationText.format(RelayConfiguration.defaultBusyTimeout)))."
+    )
     var busyTimeout: String?
     @Option(
         help:
-            "How long writes keep retrying while another connection holds the database lock (env BIMRELAY_LOCK_WAIT; default 60s)."
+            "How long writes keep retrying while another connection holds the database lock (env BIMRELAY_LOCK_WAIT; default \(DurationText.format(RelayConfiguration.defaultLockWait)))."
     )
     var lockWait: String?
     @Option(
         help:
-            "/health says 503 once writes or delivery claims have failed this long (env BIMRELAY_UNHEALTHY_AFTER; default 10s)."
+            "/health says 503 once writes or delivery claims have failed this long (env BIMRELAY_UNHEALTHY_AFTER; default \(DurationText.format(RelayConfiguration.defaultUnhealthyAfter)))."
     )
     var unhealthyAfter: String?
     @Option(
         help:
-            "serviceIdentifier meaning every NEW_REVISION subscriber (env BIMRELAY_FANOUT_IDENTIFIER; default bimrelay)."
+            "serviceIdentifier meaning every NEW_REVISION subscriber (env BIMRELAY_FANOUT_IDENTIFIER; default \(RelayConfiguration.defaultFanOutIdentifier))."
     )
     var fanoutIdentifier: String?
     @Option(
         help:
-            "serviceIdentifier meaning every NEW_EXTENDED_DATA subscriber (env BIMRELAY_EXTENDED_DATA_FANOUT_IDENTIFIER; default bimrelay-extended-data)."
+            "serviceIdentifier meaning every NEW_EXTENDED_DATA subscriber (env BIMRELAY_EXTENDED_DATA_FANOUT_IDENTIFIER; default \(RelayConfiguration.defaultExtendedDataFanOutIdentifier))."
     )
     var extendedDataFanoutIdentifier: String?
     @Option(
         help:
-            "true or false: fan-out descriptors ask BIMserver for read rights on the revision, so subscribers' callback tokens can download it (env BIMRELAY_FANOUT_READ_REVISION; default true)."
+            "true or false: fan-out descriptors ask BIMserver for read rights on the revision, so subscribers' callback tokens can download it (env BIMRELAY_FANOUT_READ_REVISION; default \(RelayConfiguration().fanOutReadRevision))."
     )
     var fanoutReadRevision: String?
-    @Option(help: "Largest /json body in bytes, or with KiB/MiB (env BIMRELAY_MAX_BODY; default 1MiB).")
+    @Option(
+        help:
+            "Largest /json body in bytes, or with KiB/MiB (env BIMRELAY_MAX_BODY; default \(Self.size(RelayConfiguration.defaultMaxBodyBytes)))."
+    )
     var maxBody: String?
-    @Option(help: "Largest inbound WebSocket frame (env BIMRELAY_MAX_FRAME; default 1MiB).") var maxFrame: String?
-    @Option(help: "CORS origins, comma-separated, * for any (env BIMRELAY_ALLOWED_ORIGINS; default *).")
+    @Option(
+        help:
+            "Largest inbound WebSocket frame (env BIMRELAY_MAX_FRAME; default \(Self.size(RelayConfiguration.defaultMaxFrameBytes)))."
+    ) var maxFrame: String?
+    @Option(
+        help:
+            "CORS origins, comma-separated, * for any (env BIMRELAY_ALLOWED_ORIGINS; default \(RelayConfiguration.defaultAllowedOrigins.joined(separator: ",")))."
+    )
     var allowedOrigins: String?
-    @Option(help: "Deliveries in flight over all services (env BIMRELAY_MAX_IN_FLIGHT; default 64).")
+    @Option(
+        help:
+            "Deliveries in flight over all services (env BIMRELAY_MAX_IN_FLIGHT; default \(RelayConfiguration.defaultMaxInFlight))."
+    )
     var maxInFlight: String?
-    @Option(help: "Connect timeout for deliveries (env BIMRELAY_CONNECT_TIMEOUT; default 5s).")
+    @Option(
+        help:
+            "Connect timeout for deliveries (env BIMRELAY_CONNECT_TIMEOUT; default \(DurationText.format(RelayConfiguration.defaultConnectTimeout)))."
+    )
     var connectTimeout: String?
-    @Option(help: "Disable a service failing this long without success (env BIMRELAY_DISABLE_AFTER; default 5d).")
+    @Option(
+        help:
+            "Disable a service failing this long without success (env BIMRELAY_DISABLE_AFTER; default \(DurationText.format(RelayConfiguration.defaultDisableAfter)))."
+    )
     var disableAfter: String?
-    @Option(help: "WebSocket ping period (env BIMRELAY_PING_INTERVAL; default 30s).") var pingInterval: String?
-    @Option(help: "Keep dropped endpoints and frames this long (env BIMRELAY_ENDPOINT_RETENTION; default 24h).")
+    @Option(
+        help:
+            "WebSocket ping period (env BIMRELAY_PING_INTERVAL; default \(DurationText.format(RelayConfiguration.defaultPingInterval)))."
+    ) var pingInterval: String?
+    @Option(
+        help:
+            "Keep dropped endpoints and frames this long (env BIMRELAY_ENDPOINT_RETENTION; default \(DurationText.format(RelayConfiguration.defaultEndpointRetention)))."
+    )
     var endpointRetention: String?
-    @Option(help: "Most frames kept per endpoint (env BIMRELAY_MAX_FRAMES_PER_ENDPOINT; default 10000).")
+    @Option(
+        help:
+            "Most frames kept per endpoint (env BIMRELAY_MAX_FRAMES_PER_ENDPOINT; default \(RelayConfiguration.defaultMaxFramesPerEndpoint))."
+    )
     var maxFramesPerEndpoint: String?
-    @Option(help: "Keep delivered deliveries this long (env BIMRELAY_DELIVERED_RETENTION; default 7d).")
+    @Option(
+        help:
+            "Keep delivered deliveries this long (env BIMRELAY_DELIVERED_RETENTION; default \(DurationText.format(RelayConfiguration.defaultDeliveredRetention)))."
+    )
     var deliveredRetention: String?
     @Option(
         help:
-            "Live frames queued for one WebSocket before it is closed as a slow consumer (env BIMRELAY_STREAM_BUFFER; default 10000)."
+            "Live frames queued for one WebSocket before it is closed as a slow consumer (env BIMRELAY_STREAM_BUFFER; default \(RelayConfiguration.defaultStreamBufferFrames))."
     )
     var streamBuffer: String?
     @Option(
         help:
-            "Bytes of answers queued for one WebSocket before its reader pauses (env BIMRELAY_STREAM_BUFFER_BYTES; default 4MiB)."
+            "Bytes of answers queued for one WebSocket before its reader pauses (env BIMRELAY_STREAM_BUFFER_BYTES; default \(Self.size(RelayConfiguration.defaultStreamBufferBytes)))."
     )
     var streamBufferBytes: String?
-    @Option(help: "How long a /stream client may take to send its token (env BIMRELAY_HANDSHAKE_TIMEOUT; default 30s).")
+    @Option(
+        help:
+            "How long a /stream client may take to send its token (env BIMRELAY_HANDSHAKE_TIMEOUT; default \(DurationText.format(RelayConfiguration.defaultHandshakeTimeout)))."
+    )
     var handshakeTimeout: String?
-    @Option(help: "Open /stream sockets at once (env BIMRELAY_MAX_STREAM_CONNECTIONS; default 10000).")
+    @Option(
+        help:
+            "Open /stream sockets at once (env BIMRELAY_MAX_STREAM_CONNECTIONS; default \(RelayConfiguration.defaultMaxStreamConnections))."
+    )
     var maxStreamConnections: String?
     @Option(
         help:
-            "Endpoints one token keeps; the oldest dropped one makes room (env BIMRELAY_MAX_ENDPOINTS_PER_TOKEN; default 1000)."
+            "Endpoints one token keeps; the oldest dropped one makes room (env BIMRELAY_MAX_ENDPOINTS_PER_TOKEN; default \(RelayConfiguration.defaultMaxEndpointsPerToken))."
     )
     var maxEndpointsPerToken: String?
-    @Option(help: "Registrations one token may hold (env BIMRELAY_MAX_SUBSCRIPTIONS_PER_TOKEN; default 10000).")
+    @Option(
+        help:
+            "Registrations one token may hold (env BIMRELAY_MAX_SUBSCRIPTIONS_PER_TOKEN; default \(RelayConfiguration.defaultMaxSubscriptionsPerToken))."
+    )
     var maxSubscriptionsPerToken: String?
     @Option(
         help:
-            "Longest sleep of the delivery worker between looks at the database (env BIMRELAY_DELIVERY_POLL_INTERVAL; default 1s)."
+            "Longest sleep of the delivery worker between looks at the database (env BIMRELAY_DELIVERY_POLL_INTERVAL; default \(DurationText.format(RelayConfiguration.defaultDeliveryPollInterval)))."
     )
     var deliveryPollInterval: String?
-    @Option(help: "How often old rows are deleted in the background (env BIMRELAY_RETENTION_INTERVAL; default 60s).")
+    @Option(
+        help:
+            "How often old rows are deleted in the background (env BIMRELAY_RETENTION_INTERVAL; default \(DurationText.format(RelayConfiguration.defaultRetentionInterval)))."
+    )
     var retentionInterval: String?
     @Option(
         help:
@@ -300,5 +350,14 @@ struct ServeOptions: ParsableArguments {
             }
             return value * multiplier
         }
+    }
+}
+
+extension ServeOptions {
+    /// A byte count as `--max-body` takes it: `1MiB`, `512KiB`, or plain bytes.
+    static func size(_ bytes: Int) -> String {
+        if bytes % (1 << 20) == 0 { return "\(bytes >> 20)MiB" }
+        if bytes % (1 << 10) == 0 { return "\(bytes >> 10)KiB" }
+        return "\(bytes)"
     }
 }
