@@ -100,7 +100,12 @@ public final class TestRelay: Sendable {
     ) async throws {
         try await poll(until: what, timeout: timeout) {
             if try await condition() { return true }
-            if runtime.worker.deliveriesInFlight == 0 { clock.advance(by: step) }
+            // Idle: no slot attempting, and no claimed delivery a slot has yet to take.
+            if runtime.worker.deliveriesInFlight == 0, try await count("deliveries", where: "state = 'in_flight'") == 0,
+                runtime.worker.deliveriesInFlight == 0
+            {
+                clock.advance(by: step)
+            }
             return false
         }
     }

@@ -34,6 +34,7 @@ struct DeliveryWorkerTests {
             let producer = try await relay.issueToken(role: .producer)
             let service = try await relay.addService("svc", url: receiver.url) {
                 $0.retrySchedule = "1m,5m,30m"
+                $0.timeoutMs = 600_000  // longer than any step the test moves the clock by
                 $0.userToken = "svc-user-token"
             }
             receiver.script([.init(status: 500), .init(status: 502)])
@@ -240,7 +241,10 @@ struct DeliveryWorkerTests {
         let clock = ManualClock()
         try await withTestRelay(time: clock.time) { relay in
             let producer = try await relay.issueToken(role: .producer)
-            try await relay.addService("svc", url: receiver.url) { $0.retrySchedule = "1m,1m" }
+            try await relay.addService("svc", url: receiver.url) {
+                $0.retrySchedule = "1m,1m"
+                $0.timeoutMs = 600_000  // longer than any step the test moves the clock by
+            }
             receiver.setFallback(.init(status: 500, body: "overloaded"))
             try await relay.ingestNewRevision(producer: producer, roid: 1)
             try await relay.advance(clock, by: .seconds(30), until: "dead") {
@@ -356,6 +360,7 @@ struct DeliveryWorkerTests {
             try await relay.addService("svc", url: receiver.url) {
                 $0.ordered = true
                 $0.retrySchedule = "1m"
+                $0.timeoutMs = 600_000  // longer than any step the test moves the clock by
             }
             receiver.script([.init(status: 500), .init(status: 500)])
             try await relay.ingestNewRevision(producer: producer, roid: 1)
