@@ -12,17 +12,29 @@ public struct Migration: Sendable, Equatable {
     public let sql: String
 }
 
+extension Migration {
+    /// Reads `NNNN_name.sql` files (a folder prefix such as `postgres/` is dropped) in version order.
+    static func parse(_ files: [(name: String, sql: String)]) -> [Migration] {
+        files.map { file in
+            let stem = String(file.name.split(separator: "/").last ?? "").replacingOccurrences(of: ".sql", with: "")
+            let parts = stem.split(separator: "_", maxSplits: 1)
+            guard let version = Int(parts[0]), parts.count == 2 else {
+                preconditionFailure("migration file \(file.name) is not named NNNN_name.sql")
+            }
+            return Migration(version: version, name: String(parts[1]), sql: file.sql)
+        }
+    }
+}
+
 /// Applies the embedded migrations, each in its own transaction, recording them in `schema_migrations`.
 public enum SchemaMigrator {
     /// The migrations compiled into this binary, in version order.
-    public static let embedded: [Migration] = EmbeddedMigrations.files.map { file in
-        let stem = file.name.replacingOccurrences(of: ".sql", with: "")
-        let parts = stem.split(separator: "_", maxSplits: 1)
-        guard let version = Int(parts[0]), parts.count == 2 else {
-            preconditionFailure("migration file \(file.name) is not named NNNN_name.sql")
-        }
-        return Migration(version: version, name: String(parts[1]), sql: file.sql)
-    }
+    public static let embedded: [Migration] = Migration.parse(
+        EmbeddedMigrations.files.filter { !$0.name.contains("/") })
+
+    /// The PostgreSQL migrations (`migrations/postgres/`), in version order.
+    public static let embeddedPostgres: [Migration] = Migration.parse(
+        EmbeddedMigrations.files.filter { $0.name.hasPrefix("postgres/") })
 
     /// The newest schema version this binary knows.
     public static var latestVersion: Int { embedded.last?.version ?? 0 }
@@ -34,15 +46,15 @@ public enum SchemaMigrator {
     }
 
     /// Refuses a database this binary cannot use as it is.
-    static func checkUsable(version: Int, path: String) throws(RelayError) {
-        if version > latestVersion {
+    static func checkUsable(version: Int, latest: Int = latestVersion, path: String) throws(RelayError) {
+        if version > latest {
             throw .database(
-                "database \(path) is at schema version \(version), newer than this bimrelay (\(latestVersion)): use a newer bimrelay"
+                "database \(path) is at schema version \(version), newer than this bimrelay (\(latest)): use a newer bimrelay"
             )
         }
-        if version < latestVersion {
+        if version < latest {
             throw .database(
-                "database \(path) is at schema version \(version), this bimrelay needs \(latestVersion): run `bimrelay migrate --db \(path)`"
+                "database \(path) is at schema version \(version), this bimrelay needs \(latest): run `bimrelay migrate --db \(path)`"
             )
         }
     }

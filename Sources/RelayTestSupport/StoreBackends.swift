@@ -32,8 +32,31 @@ public struct StoreBackend: Sendable, CustomStringConvertible {
         )
     }
 
-    /// Every backend this build can test.
-    public static let all: [StoreBackend] = [.sqlite]
+    /// A database of its own on the tests' PostgreSQL server (``TemporaryPostgres``), migrated.
+    public static let postgres = StoreBackend(name: "PostgreSQL") {
+        let server = try await TemporaryPostgres.shared()
+        let url = try await server.newDatabase()
+        let storage = try await PostgresStorage.open(
+            url: url, mode: .createAndMigrate, logger: Logger(label: "store-test") { _ in SwiftLogNoOpLogHandler() })
+        return (
+            storage,
+            {
+                await storage.close()
+                await server.dropDatabase(url)
+            }
+        )
+    }
+
+    /// Every backend this machine can test: PostgreSQL when it is installed. Without it the
+    /// PostgreSQL cases are left out with a message on standard error, except under `CI=true`,
+    /// where they run (and fail, saying why).
+    public static let all: [StoreBackend] = {
+        if let reason = TemporaryPostgres.unavailableReason, ProcessInfo.processInfo.environment["CI"] != "true" {
+            FileHandle.standardError.write(Data("PostgreSQL store tests skipped: \(reason)\n".utf8))
+            return [.sqlite]
+        }
+        return [.sqlite, .postgres]
+    }()
 
     /// Runs `body` with a fresh store of this backend, closing it whatever happens.
     public func with<T: Sendable>(_ body: (any RelayStorage) async throws -> T) async throws -> T {

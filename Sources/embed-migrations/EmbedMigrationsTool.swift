@@ -23,7 +23,10 @@ struct EmbedMigrationsTool {
             let sql = try String(contentsOf: url, encoding: .utf8)
             var hashes = "#"
             while sql.contains("\"" + hashes) { hashes += "#" }
-            source += "        (\"\(url.lastPathComponent)\", \(hashes)\"\"\"\n\(sql)\n\"\"\"\(hashes)),\n"
+            // PostgreSQL's files are named `postgres/NNNN_name.sql`.
+            let folder = url.deletingLastPathComponent().lastPathComponent
+            let name = folder == "postgres" ? "postgres/" + url.lastPathComponent : url.lastPathComponent
+            source += "        (\"\(name)\", \(hashes)\"\"\"\n\(sql)\n\"\"\"\(hashes)),\n"
         }
         source += "    ]\n}\n"
         try source.write(toFile: output, atomically: true, encoding: .utf8)

@@ -8,15 +8,6 @@ struct SQLiteQueue: QueueStore {
     /// The transaction to raise signals in (nil: raise none).
     var transaction: SQLiteTransaction? = nil
 
-    private static let summarySelect = """
-        SELECT d.id, s.identifier AS service, e.method, e.poid, e.roid, e.edid, d.event_id,
-               d.webhook_id, d.state, d.attempt_count, d.next_attempt_at, d.lease_expires_at,
-               d.last_status, d.last_error, d.created_at, d.delivered_at, d.dead_at
-        FROM deliveries d
-        JOIN services s ON s.id = d.service_id
-        JOIN events e ON e.id = d.event_id
-        """
-
     /// The `queue_overview` view.
     public func overview() throws -> [QueueOverviewRow] {
         try QueueOverviewRow.fetchAll(db, sql: "SELECT * FROM queue_overview")
@@ -39,14 +30,15 @@ struct SQLiteQueue: QueueStore {
         conditions.add("d.state = ?", state?.rawValue)
         conditions.add("d.service_id = ?", serviceID)
         return try DeliverySummary.fetchAll(
-            db, sql: "\(Self.summarySelect) WHERE \(conditions.sql) ORDER BY d.id DESC LIMIT ?",
+            db, sql: "\(StoreRules.deliverySummarySelect) WHERE \(conditions.sql) ORDER BY d.id DESC LIMIT ?",
             arguments: conditions.arguments + [limit])
     }
 
     /// One delivery, or ``RelayError/notFound(_:)``.
     public func show(id: Int64) throws -> DeliverySummary {
         guard
-            let summary = try DeliverySummary.fetchOne(db, sql: "\(Self.summarySelect) WHERE d.id = ?", arguments: [id])
+            let summary = try DeliverySummary.fetchOne(
+                db, sql: "\(StoreRules.deliverySummarySelect) WHERE d.id = ?", arguments: [id])
         else { throw RelayError.notFound("no delivery \(id)") }
         return summary
     }

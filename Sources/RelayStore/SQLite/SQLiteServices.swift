@@ -56,12 +56,7 @@ struct SQLiteServices: ServiceStore {
 
     /// Enables a service: its paused deliveries become pending, due now.
     public func enable(_ identifier: String, now: Date) throws -> ServiceRecord {
-        var service = try find(identifier)
-        service.enabled = true
-        service.disabledAt = nil
-        service.disabledReason = nil
-        service.failingSince = nil
-        service.updatedAt = now
+        let service = StoreRules.enabled(try find(identifier), now: now)
         try service.update(db)
         try db.execute(
             sql: """
@@ -78,11 +73,7 @@ struct SQLiteServices: ServiceStore {
     public func disable(
         _ identifier: String, reason: String, now: Date
     ) throws -> ServiceRecord {
-        var service = try find(identifier)
-        service.enabled = false
-        service.disabledAt = now
-        service.disabledReason = reason
-        service.updatedAt = now
+        let service = StoreRules.disabled(try find(identifier), reason: reason, now: now)
         try service.update(db)
         try db.execute(
             sql:

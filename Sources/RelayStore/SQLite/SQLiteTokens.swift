@@ -12,15 +12,7 @@ struct SQLiteTokens: TokenStore {
     public func issue(
         user: String, role: TokenRole, projects: [Int64]?, now: Date
     ) throws -> (record: TokenRecord, token: String) {
-        let user = user.trimmingCharacters(in: .whitespaces)
-        guard !user.isEmpty else { throw RelayError.invalidArgument("--user must not be empty") }
-        let token = Secrets.newToken()
-        var record = TokenRecord(
-            id: nil, user: user, role: role,
-            projects: projects.map(Self.projectList),
-            tokenHash: Secrets.hash(token: token),
-            prefix: String(token.prefix(Secrets.visiblePrefixLength)),
-            createdAt: now)
+        var (record, token) = try StoreRules.newToken(user: user, role: role, projects: projects, now: now)
         try record.insert(db)
         record.id = db.lastInsertedRowID
         tokensChanged()
@@ -105,13 +97,11 @@ struct SQLiteTokens: TokenStore {
                 WHERE tokens.origin != 'relay'
                 """
         ).execute(arguments: [
-            Self.upstreamUser(user), Self.projectList(projects), hash, String(hash.prefix(Secrets.visiblePrefixLength)),
+            StoreRules.upstreamUser(user), StoreRules.projectList(projects), hash,
+            String(hash.prefix(Secrets.visiblePrefixLength)),
             now.sqlText, now.sqlText, user,
         ])
     }
-
-    /// The relay identity of BIMserver user `name`.
-    static func upstreamUser(_ name: String) -> String { "bimserver:" + name }
 
     /// Remembers a token BIMserver minted for a service (the `token` of a notification about
     /// project `poid`): once BIMserver confirms it, it is a producer for that project only.
@@ -149,8 +139,4 @@ struct SQLiteTokens: TokenStore {
                 """, arguments: [String(project), String(project), id])
     }
 
-    /// `1,2,3`, as `tokens.projects` stores a scope.
-    static func projectList(_ projects: [Int64]) -> String {
-        projects.map(String.init).joined(separator: ",")
-    }
 }

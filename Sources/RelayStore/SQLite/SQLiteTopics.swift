@@ -6,21 +6,17 @@ import RelayCore
 struct SQLiteTopics: TopicStore {
     let db: Database
 
-    private static let summarySelect = """
-        SELECT t.id, t.type, t.scope, t.poid, t.roid, t.description, t.latest_state,
-               t.state_updated_at, t.created_at, t.closed_at,
-               (SELECT count(*) FROM subscriptions s WHERE s.topic_id = t.id) AS subscribers
-        FROM topics t
-        """
-
     /// Every topic, newest first.
     public func list(limit: Int) throws -> [TopicSummary] {
-        try TopicSummary.fetchAll(db, sql: "\(Self.summarySelect) ORDER BY t.id DESC LIMIT ?", arguments: [limit])
+        try TopicSummary.fetchAll(
+            db, sql: "\(StoreRules.topicSummarySelect) ORDER BY t.id DESC LIMIT ?", arguments: [limit])
     }
 
     /// One topic, or ``RelayError/notFound(_:)``.
     public func show(id: Int64) throws -> TopicSummary {
-        guard let topic = try TopicSummary.fetchOne(db, sql: "\(Self.summarySelect) WHERE t.id = ?", arguments: [id])
+        guard
+            let topic = try TopicSummary.fetchOne(
+                db, sql: "\(StoreRules.topicSummarySelect) WHERE t.id = ?", arguments: [id])
         else {
             throw RelayError.notFound("Topic with id \(id) not found")
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import RelayCore
 import RelayStore
 
@@ -11,9 +12,19 @@ struct MigrateCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let opened = try RelayDatabase.open(path: database.db, mode: .createAndMigrate)
-        let version = try await SQLiteStorage(database: opened).schemaVersion()
-        let applied = opened.appliedMigrations.map { "\(String(format: "%04d", $0.version))_\($0.name)" }
+        let migrations: [Migration]
+        let version: Int
+        if PostgresStorage.isURL(database.db) {
+            let storage = try await PostgresStorage.connect(url: database.db, logger: Logger(label: "bimrelay"))
+            migrations = try await storage.migrate()
+            version = try await storage.schemaVersion()
+            await storage.close()
+        } else {
+            let opened = try RelayDatabase.open(path: database.db, mode: .createAndMigrate)
+            migrations = opened.appliedMigrations
+            version = try await SQLiteStorage(database: opened).schemaVersion()
+        }
+        let applied = migrations.map { "\(String(format: "%04d", $0.version))_\($0.name)" }
         if output.json {
             try Printer.json(MigrateResult(database: database.db, schemaVersion: version, applied: applied))
         } else if applied.isEmpty {

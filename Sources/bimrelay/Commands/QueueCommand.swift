@@ -156,7 +156,7 @@ struct QueueCommand: AsyncParsableCommand {
                 return now.addingTimeInterval(-DurationText.seconds(try DurationText.parse(text)))
             }
             let (ids, dead, service) = (self.ids, self.dead, self.service)
-            let opened = try database.open()
+            let opened = try await database.open()
             let count: Int
             if dead {
                 var serviceID: Int64?
@@ -186,7 +186,7 @@ struct QueueCommand: AsyncParsableCommand {
         func run() async throws {
             guard delivered else { throw RelayError.invalidArgument("only --delivered deliveries can be purged") }
             let cutoff = Date().addingTimeInterval(-DurationText.seconds(try DurationText.parse(olderThan)))
-            let opened = try database.open()
+            let opened = try await database.open()
             let result = try await opened.purgeDelivered(before: cutoff, batchSize: QueueCommand.batchSize)
             if output.json {
                 try Printer.json(["deliveries": result.deliveries, "events": result.events])

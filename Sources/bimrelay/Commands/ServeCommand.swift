@@ -32,21 +32,35 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "bimrelay")
 
-        // Held until the process exits: a second serve on this file is refused.
-        let serveLock = try ServeLock.acquire(databasePath: configuration.databasePath)
-        let database = try RelayDatabase.open(
-            path: configuration.databasePath, durability: configuration.durability,
-            busyTimeout: configuration.busyTimeout, mode: .createAndMigrate)
-        for file in database.tightenedFiles {
-            logger.notice("made a database file readable by its owner only (0600)", metadata: ["file": "\(file)"])
-        }
-        for migration in database.appliedMigrations {
-            logger.notice(
-                "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
-        }
-        let runtime = RelayRuntime(configuration: configuration, database: database, logger: logger) { port in
+        let announce: @Sendable (Int) async -> Void = { port in
             // Tests and scripts wait for this line to learn the port (with --port 0).
             FileHandle.standardOutput.write(Data("bimrelay listening on http://\(configuration.host):\(port)\n".utf8))
+        }
+        var serveLock: ServeLock?
+        let runtime: RelayRuntime
+        if PostgresStorage.isURL(configuration.databasePath) {
+            let storage = try await PostgresStorage.connect(url: configuration.databasePath, logger: logger)
+            for migration in try await storage.migrate() {
+                logger.notice(
+                    "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            }
+            runtime = RelayRuntime(
+                configuration: configuration, storage: { _ in storage }, logger: logger, onServerRunning: announce)
+        } else {
+            // Held until the process exits: a second serve on this file is refused.
+            serveLock = try ServeLock.acquire(databasePath: configuration.databasePath)
+            let database = try RelayDatabase.open(
+                path: configuration.databasePath, durability: configuration.durability,
+                busyTimeout: configuration.busyTimeout, mode: .createAndMigrate)
+            for file in database.tightenedFiles {
+                logger.notice("made a database file readable by its owner only (0600)", metadata: ["file": "\(file)"])
+            }
+            for migration in database.appliedMigrations {
+                logger.notice(
+                    "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            }
+            runtime = RelayRuntime(
+                configuration: configuration, database: database, logger: logger, onServerRunning: announce)
         }
         // Library metrics (Hummingbird, AsyncHTTPClient) go to the same /metrics page.
         MetricsSystem.bootstrap(runtime.metricsFactory)

@@ -34,7 +34,7 @@ struct ServiceCommand: AsyncParsableCommand {
                 identifier: identifier, name: "", url: "", triggers: "",
                 signingSecret: Secrets.newSigningSecret(), createdAt: now, updatedAt: now)
             try fields.apply(to: &service)
-            let opened = try database.open()
+            let opened = try await database.open()
             let candidate = service
             let environment = ProcessInfo.processInfo.environment
             let fanOut = [

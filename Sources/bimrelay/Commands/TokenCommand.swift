@@ -27,7 +27,7 @@ struct TokenCommand: AsyncParsableCommand {
                 throw RelayError.invalidArgument("unknown role '\(role)' (known: producer, client, admin)")
             }
             let projectIDs = try projects.map(Self.parseProjects)
-            let opened = try database.open()
+            let opened = try await database.open()
             let user = self.user
             let (record, token) = try await opened.write { tx in
                 try tx.tokens.issue(user: user, role: role, projects: projectIDs, now: Date())

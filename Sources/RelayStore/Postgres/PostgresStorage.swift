@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import PostgresNIO
+import RelayCore
+import ServiceLifecycle
+import Synchronization
+
+/// ``RelayStorage`` on a PostgreSQL database (`--db postgres://user@host:port/dbname`).
+///
+/// Writes run one transaction at a time on a writer connection of their own thread, reads on a
+/// reader connection with a snapshot of their own (`REPEATABLE READ READ ONLY`). Signals are
+/// emitted to this process's subscribers after each commit.
+public final class PostgresStorage: RelayStorage {
+    /// The URL without its password.
+    public let location: String
+    private let writer: PostgresSession
+    private let reader: PostgresSession
+    private let logger: Logger
+    private let hub = SignalHub()
+    private let troubleSince = Mutex<Date?>(nil)
+
+    private init(configuration: PostgresConnection.Configuration, location: String, logger: Logger) {
+        self.location = location
+        self.logger = logger
+        writer = PostgresSession(configuration: configuration, label: "pg-writer", logger: logger)
+        reader = PostgresSession(configuration: configuration, label: "pg-reader", logger: logger)
+    }
+
+    /// Whether `text` names a PostgreSQL database rather than an SQLite file.
+    public static func isURL(_ text: String) -> Bool {
+        text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
+    }
+
+    /// Connects to the database at `url` and, per `mode`, migrates it (under an advisory lock, so
+    /// several relays may start at once) or checks that it is at this binary's schema version.
+    public static func open(url: String, mode: RelayDatabase.OpenMode, logger: Logger) async throws -> PostgresStorage {
+        let storage = try await connect(url: url, logger: logger)
+        do {
+            switch mode {
+            case .createAndMigrate:
+                _ = try await storage.migrate()
+            case .existing:
+                let version = try await storage.schemaVersion()
+                try SchemaMigrator.checkUsable(
+                    version: version, latest: SchemaMigrator.embeddedPostgres.last?.version ?? 0, path: storage.location
+                )
+            }
+        } catch {
+            await storage.close()
+            throw error
+        }
+        return storage
+    }
+
+    /// Connects to the database at `url` (nothing is checked or migrated: see ``migrate()``).
+    public static func connect(url: String, logger: Logger) async throws -> PostgresStorage {
+        let (configuration, location) = try parse(url)
+        return PostgresStorage(configuration: configuration, location: location, logger: logger)
+    }
+
+    /// `postgres://user[:password]@host[:port]/dbname` as a connection configuration, and the URL
+    /// without its password (for messages).
+    static func parse(_ url: String) throws(RelayError) -> (PostgresConnection.Configuration, String) {
+        guard let components = URLComponents(string: url), isURL(url), let host = components.host, !host.isEmpty,
+            let user = components.user, !user.isEmpty
+        else {
+            throw .invalidArgument(
+                "--db \(url.split(separator: "@").last ?? ""): not a URL such as postgres://user@host:5432/dbname")
+        }
+        let database = String(components.path.drop { $0 == "/" })
+        let port = components.port ?? 5432
+        let configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: user, password: components.password,
+            database: database.isEmpty ? nil : database, tls: .disable)
+        return (configuration, "postgres://\(user)@\(host):\(port)/\(database)")
+    }
+
+    /// Applies every PostgreSQL migration newer than the database, each in its own transaction,
+    /// holding an advisory lock so that relays starting together apply each file once.
+    /// - Returns: the migrations applied now.
+    @discardableResult
+    public func migrate() async throws -> [Migration] {
+        let location = location
+        return try await writer.submit { connection in
+            let tx = PostgresTransaction(connection: connection, logger: self.logger)
+            do {
+                try tx.execute("SELECT pg_advisory_lock(\(Self.migrationLock))")
+                defer { _ = try? tx.execute("SELECT pg_advisory_unlock(\(Self.migrationLock))") }
+                let current = try Self.version(tx)
+                let latest = SchemaMigrator.embeddedPostgres.last?.version ?? 0
+                if current > latest {
+                    throw RelayError.database(
+                        "database \(location) is at schema version \(current), newer than this bimrelay (\(latest)): use a newer bimrelay"
+                    )
+                }
+                var applied: [Migration] = []
+                for migration in SchemaMigrator.embeddedPostgres where migration.version > current {
+                    // One transaction per file, its statements one by one (a prepared statement
+                    // holds one command).
+                    try tx.execute("BEGIN")
+                    for statement in Self.statements(migration.sql) {
+                        try tx.execute(PostgresQuery(unsafeSQL: statement))
+                    }
+                    try tx.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))"
+                    )
+                    try tx.execute("COMMIT")
+                    applied.append(migration)
+                }
+                return applied
+            } catch {
+                _ = try? tx.execute("ROLLBACK")
+                throw Self.translate(error, location: location)
+            }
+        }
+    }
+
+    /// A migration file's statements: `--` comments dropped, split at each `;` (the files hold no
+    /// function bodies or quoted semicolons).
+    static func statements(_ sql: String) -> [String] {
+        sql.split(separator: "\n").map { line in
+            line.range(of: "--").map { String(line[..<$0.lowerBound]) } ?? String(line)
+        }.joined(separator: "\n").split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .filter { !$0.isEmpty }
+    }
+
+    /// The advisory lock migrations hold (an arbitrary constant of this program).
+    static let migrationLock: Int64 = 0x6269_6D72_656C_6179 & 0x7FFF_FFFF_FFFF_FFFF
+
+    private static func version(_ tx: PostgresTransaction) throws -> Int {
+        guard let row = try tx.row("SELECT to_regclass('schema_migrations') IS NOT NULL AS present"),
+            try row["present"].decode(Bool.self)
+        else { return 0 }
+        return try tx.row("SELECT coalesce(max(version), 0) AS version FROM schema_migrations")?["version"].decode(
+            Int.self) ?? 0
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
+        let (logger, location) = (logger, location)
+        return try await reader.submit { connection in
+            let tx = PostgresTransaction(connection: connection, logger: logger)
+            do {
+                try tx.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                let value = try body(tx)
+                try tx.execute("COMMIT")
+                return value
+            } catch {
+                _ = try? tx.execute("ROLLBACK")
+                throw Self.translate(error, location: location)
+            }
+        }
+    }
+
+    public func write<T: Sendable>(
+        ingest: Bool, _ body: @escaping @Sendable (any StoreTransaction) throws -> T
+    ) async throws -> T {
+        let (logger, location, hub) = (logger, location, hub)
+        return try await writer.submit { connection in
+            let tx = PostgresTransaction(connection: connection, logger: logger)
+            do {
+                try tx.execute("BEGIN")
+                let value = try body(tx)
+                try tx.execute("COMMIT")
+                self.troubleSince.withLock { $0 = nil }
+                hub.emit(tx.raised)
+                return value
+            } catch {
+                _ = try? tx.execute("ROLLBACK")
+                if error is PSQLError { self.troubleSince.withLock { $0 = $0 ?? Date() } }
+                throw Self.translate(error, location: location)
+            }
+        }
+    }
+
+    public func signals() -> AsyncStream<StoreSignal> { hub.subscribe() }
+
+    public var services: [any Service] { [Lifecycle(storage: self)] }
+
+    public var failingSince: Date? { troubleSince.withLock { $0 } }
+
+    public func schemaVersion() async throws -> Int {
+        let location = location
+        return try await reader.submit { connection in
+            do {
+                return try Self.version(PostgresTransaction(connection: connection, logger: self.logger))
+            } catch {
+                throw Self.translate(error, location: location)
+            }
+        }
+    }
+
+    /// PostgreSQL keeps its own write-ahead log; the relay does not measure it.
+    public var logBytes: Int { 0 }
+
+    /// Nothing to do: autovacuum reclaims deleted rows.
+    public func compact() async throws {}
+
+    /// Finishes the submitted work and closes both connections.
+    public func close() async {
+        await writer.stop()
+        await reader.stop()
+        hub.finish()
+    }
+
+    /// PostgreSQL's errors become ``RelayError``s with the server's message (never the query's
+    /// values); what a store or its caller throws itself passes unchanged.
+    static func translate(_ error: any Error, location: String) -> any Error {
+        guard let error = error as? PSQLError else { return error }
+        let message = error.serverInfo?[.message] ?? "\(error.code)"
+        return RelayError.database("database \(location): \(message)")
+    }
+
+    /// Keeps the connections until graceful shutdown, then drains and closes them (after the
+    /// services that use the storage have stopped).
+    private struct Lifecycle: Service {
+        let storage: PostgresStorage
+
+        func run() async throws {
+            try? await gracefulShutdown()
+            await storage.close()
+        }
+    }
+}

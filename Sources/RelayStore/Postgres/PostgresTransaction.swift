@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import RelayCore
+
+/// A ``StoreTransaction`` on one PostgreSQL connection inside `BEGIN … COMMIT`.
+///
+/// The stores' methods are synchronous (a write is one closure, as with SQLite), so each statement
+/// is sent and waited for here: transactions run on a thread of ``PostgresStorage``'s own, never on
+/// an event loop or the cooperative pool.
+final class PostgresTransaction: StoreTransaction {
+    let connection: PostgresConnection
+    let logger: Logger
+    /// Signals raised by this transaction's queries, emitted after it commits.
+    private(set) var raised: [StoreSignal] = []
+    private var savepoints = 0
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Runs one statement and returns every row (values interpolated into `query` are bound
+    /// parameters, never SQL text).
+    func rows(_ query: PostgresQuery) throws -> [PostgresRandomAccessRow] {
+        try connection.query(query, logger: logger).wait().rows.map { $0.makeRandomAccess() }
+    }
+
+    /// Runs one statement and returns how many rows it inserted, updated or deleted.
+    @discardableResult
+    func execute(_ query: PostgresQuery) throws -> Int {
+        try connection.query(query, logger: logger).wait().metadata.rows ?? 0
+    }
+
+    /// The first row, or nil.
+    func row(_ query: PostgresQuery) throws -> PostgresRandomAccessRow? {
+        try rows(query).first
+    }
+
+    /// Notes a signal to emit once the transaction commits.
+    func raise(_ signal: StoreSignal) {
+        raised.append(signal)
+    }
+
+    var deliveries: any DeliveryStore { PostgresDeliveries(tx: self) }
+    var ingest: any IngestStore { PostgresIngest(tx: self) }
+    var queue: any QueueStore { PostgresQueue(tx: self) }
+    var retention: any RetentionStore { PostgresRetention(tx: self) }
+    var services: any ServiceStore { PostgresServices(tx: self) }
+    var stream: any StreamStore { PostgresStream(tx: self) }
+    var tokens: any TokenStore { PostgresTokens(tx: self) }
+    var topics: any TopicStore { PostgresTopics(tx: self) }
+
+    func nested<T>(_ body: () throws -> T) throws -> T {
+        savepoints += 1
+        let name = "nested_\(savepoints)"
+        let mark = raised.count
+        try execute(PostgresQuery(unsafeSQL: "SAVEPOINT \(name)"))
+        do {
+            let value = try body()
+            try execute(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(name)"))
+            return value
+        } catch {
+            try execute(PostgresQuery(unsafeSQL: "ROLLBACK TO SAVEPOINT \(name)"))
+            try execute(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(name)"))
+            raised.removeSubrange(mark...)
+            throw error
+        }
+    }
+}
