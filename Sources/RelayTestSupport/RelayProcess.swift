@@ -27,7 +27,11 @@ public final class RelayProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: RelayExecutable.path)
         process.arguments = ["serve", "--db", database, "--host", "127.0.0.1", "--port", "0"] + extraArguments
         process.environment = RelayExecutable.cleanEnvironment.merging(environment) { _, new in new }
-        let logPath = database + ".\(UUID().uuidString.prefix(8)).log"
+        // Next to an SQLite file; in the temporary folder for a PostgreSQL URL.
+        let logBase =
+            database.contains("://")
+            ? FileManager.default.temporaryDirectory.appendingPathComponent("relay").path : database
+        let logPath = logBase + ".\(UUID().uuidString.prefix(8)).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let out = Pipe()

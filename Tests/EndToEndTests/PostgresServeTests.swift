@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import RelayCore
+import RelayStore
+import RelayTestSupport
+import Testing
+
+/// The relay on PostgreSQL, as an admin runs it: the CLI and `serve` with `--db postgres://…`.
+@Suite(
+    "PostgreSQL backend",
+    .enabled(
+        if: TemporaryPostgres.unavailableReason == nil || ProcessInfo.processInfo.environment["CI"] == "true",
+        "PostgreSQL is not installed (scripts/install-deps installs it)"))
+struct PostgresServeTests {
+    @Test("three relays starting at once on an empty database apply each migration once")
+    func concurrentMigrations() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let url = try await server.newDatabase()
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let storages = try await withThrowingTaskGroup(of: PostgresStorage.self) { group in
+            for _ in 0..<3 {
+                group.addTask { try await PostgresStorage.open(url: url, mode: .createAndMigrate, logger: logger) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let latest = SchemaMigrator.embeddedPostgres.last?.version ?? 0
+        for storage in storages { #expect(try await storage.schemaVersion() == latest) }
+        let rows = try await storages[0].read { tx in try tx.queue.countsByState() }
+        #expect(rows["pending"] == 0)
+        for storage in storages { await storage.close() }
+        // An admin command on a database the migrations have not reached is told what to run.
+        let empty = try await server.newDatabase()
+        let refused = try await RelayExecutable.run(["queue", "stats", "--db", empty])
+        #expect(refused.status != 0 && refused.stderr.contains("bimrelay migrate"), "\(refused)")
+        await server.dropDatabase(url)
+        await server.dropDatabase(empty)
+    }
+
+    @Test(
+        "serve on PostgreSQL: set up with the CLI, an event delivered, a kill -9 mid-delivery delivered again after a restart"
+    )
+    func serveAndCrash() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let url = try await server.newDatabase()
+        let migrated = try await RelayExecutable.run(["migrate", "--db", url])
+        #expect(migrated.status == 0 && migrated.stdout.contains("0001_initial"), "\(migrated)")
+        let producer = try await RelayExecutable.issueToken(db: url, user: "bim", role: "producer")
+        let receiver = try await TestReceiver.start()
+        let added = try await RelayExecutable.run([
+            "service", "add", "--identifier", "svc", "--name", "Service", "--url", receiver.url, "--trigger",
+            "NEW_REVISION", "--db", url,
+        ])
+        #expect(added.status == 0, "\(added)")
+
+        var relay = try await RelayProcess.start(database: url)
+        let body = { (roid: Int) in
+            BIMserverRequests.newRevision(
+                userToken: producer, poid: 1, roid: Int64(roid), serviceIdentifier: "bimrelay")
+        }
+        let first = try await TestHTTP.request("\(relay.baseURL)/json", method: "POST", body: body(1))
+        #expect(first.body == #"{"response":{"result":{}}}"#)
+        try await poll(until: "the first delivery") { receiver.received.count == 1 }
+
+        // The second one is in flight (the receiver never answers) when the relay is killed.
+        receiver.script([.stalled])
+        _ = try await TestHTTP.request("\(relay.baseURL)/json", method: "POST", body: body(2))
+        try await poll(until: "the second request is in flight") { receiver.received.count == 2 }
+        await relay.kill()
+        receiver.setFallback(.ok)
+        relay = try await RelayProcess.start(database: url)
+        try await poll(until: "the second delivered after the restart", timeout: .seconds(20)) {
+            receiver.received.count == 3
+        }
+        let ids = receiver.received.map { $0.header("webhook-id") }
+        #expect(ids[1] != nil && ids[1] == ids[2])
+        let stats = try await RelayExecutable.run(["queue", "stats", "--json", "--db", url])
+        #expect(stats.status == 0)
+        let totals = try stats.jsonObject()["totals"] as? [String: Any]
+        #expect(totals?["delivered"] as? Int == 2, "\(stats.stdout)")
+        _ = await relay.terminate()
+        await receiver.stop()
+        await server.dropDatabase(url)
+    }
+}
