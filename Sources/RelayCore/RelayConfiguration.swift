@@ -138,6 +138,21 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var upstreamTimeout = defaultUpstreamTimeout
     /// See ``defaultUpstreamAuthCache``.
     public var upstreamAuthCache = defaultUpstreamAuthCache
+    /// PostgreSQL: this relay's name among the relays sharing the database (its leases and sockets
+    /// are stamped with it; a relay restarting under the same name takes its own leases back at
+    /// once). Nil: the host name.
+    public var nodeID: String?
+
+    /// ``nodeID``, or the host name.
+    public var resolvedNodeID: String { nodeID ?? Self.hostName }
+
+    /// The machine's name, as `gethostname` gives it (`ProcessInfo.hostName` resolves it through
+    /// DNS, which can block for seconds where no resolver answers).
+    public static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
     /// When set, `GET /metrics` answers only `Authorization: Bearer <this>` (kept as its SHA-256).
     public var metricsTokenHash: String?
     /// Log lines as text (swift-log's format) or one JSON object per line.

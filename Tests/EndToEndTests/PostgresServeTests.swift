@@ -12,6 +12,10 @@ import Testing
         if: TemporaryPostgres.unavailableReason == nil || ProcessInfo.processInfo.environment["CI"] == "true",
         "PostgreSQL is not installed (scripts/install-deps installs it)"))
 struct PostgresServeTests {
+    struct IngestRefused: Error {
+        let body: String
+    }
+
     @Test("three relays starting at once on an empty database apply each migration once")
     func concurrentMigrations() async throws {
         let server = try await TemporaryPostgres.shared()
@@ -73,11 +77,66 @@ struct PostgresServeTests {
         }
         let ids = receiver.received.map { $0.header("webhook-id") }
         #expect(ids[1] != nil && ids[1] == ids[2])
-        let stats = try await RelayExecutable.run(["queue", "stats", "--json", "--db", url])
-        #expect(stats.status == 0)
-        let totals = try stats.jsonObject()["totals"] as? [String: Any]
-        #expect(totals?["delivered"] as? Int == 2, "\(stats.stdout)")
+        // Recorded once the receiver's answer is in: poll the CLI's count.
+        try await poll(until: "both recorded delivered", timeout: .seconds(10)) {
+            let stats = try await RelayExecutable.run(["queue", "stats", "--json", "--db", url])
+            return (try stats.jsonObject()["totals"] as? [String: Any])?["delivered"] as? Int == 2
+        }
         _ = await relay.terminate()
+        await receiver.stop()
+        await server.dropDatabase(url)
+    }
+
+    @Test(
+        "two relays on one database: every event delivered exactly once while both claim; a relay restarting takes back only its own leases"
+    )
+    func twoRelays() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let url = try await server.newDatabase()
+        #expect(try await RelayExecutable.run(["migrate", "--db", url]).status == 0)
+        let producer = try await RelayExecutable.issueToken(db: url, user: "bim", role: "producer")
+        let receiver = try await TestReceiver.start()
+        let added = try await RelayExecutable.run([
+            "service", "add", "--identifier", "svc", "--name", "Service", "--url", receiver.url, "--trigger",
+            "NEW_REVISION", "--timeout", "10m", "--db", url,
+        ])
+        #expect(added.status == 0, "\(added)")
+        let a = try await RelayProcess.start(database: url, arguments: ["--node-id", "a"])
+        let b = try await RelayProcess.start(database: url, arguments: ["--node-id", "b"])
+        // 300 events, half through each relay, from 8 clients at once; both relays' workers claim.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<8 {
+                group.addTask {
+                    for n in stride(from: client, to: 300, by: 8) {
+                        let relay = n % 2 == 0 ? a : b
+                        let body = BIMserverRequests.newRevision(
+                            userToken: producer, poid: 1, roid: Int64(n), serviceIdentifier: "bimrelay")
+                        let response = try await TestHTTP.request("\(relay.baseURL)/json", method: "POST", body: body)
+                        guard response.body == #"{"response":{"result":{}}}"# else {
+                            throw IngestRefused(body: response.body)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await poll(until: "300 deliveries", timeout: .seconds(30)) { receiver.received.count >= 300 }
+        let ids = receiver.received.compactMap { $0.header("webhook-id") }
+        #expect(ids.count == 300 && Set(ids).count == 300, "\(ids.count) requests, \(Set(ids).count) distinct")
+
+        // A holds a lease (its receiver stalls; the timeout is 10 min) when B restarts: B takes back only its own.
+        receiver.script([.stalled])
+        let body = BIMserverRequests.newRevision(
+            userToken: producer, poid: 1, roid: 1_000, serviceIdentifier: "bimrelay")
+        _ = try await TestHTTP.request("\(a.baseURL)/json", method: "POST", body: body)
+        try await poll(until: "the stalled request", timeout: .seconds(10)) { receiver.received.count == 301 }
+        _ = await b.terminate()
+        let b2 = try await RelayProcess.start(database: url, arguments: ["--node-id", "b"])
+        let leased = try await RelayExecutable.run(["queue", "list", "--state", "in_flight", "--json", "--db", url])
+        #expect(
+            leased.stdout.contains("\"roid\" : 1000") || leased.stdout.contains("\"roid\":1000"), "\(leased.stdout)")
+        await a.kill()  // its request stalls: no graceful wait for it
+        _ = await b2.terminate()
         await receiver.stop()
         await server.dropDatabase(url)
     }

@@ -50,8 +50,8 @@ struct PostgresDeliveries: DeliveryStore {
             """
             UPDATE deliveries
             SET state = \(unescaped: PostgresStateSQL.released),
-                lease_expires_at = NULL, next_attempt_at = \(now.pgTime), updated_at = \(now.pgTime)
-            WHERE state = \(unescaped: StateSQL.Named.inFlight)
+                lease_expires_at = NULL, lease_node = NULL, next_attempt_at = \(now.pgTime), updated_at = \(now.pgTime)
+            WHERE state = \(unescaped: StateSQL.Named.inFlight) AND lease_node IS NOT DISTINCT FROM \(tx.node)
             """)
     }
 
@@ -62,7 +62,7 @@ struct PostgresDeliveries: DeliveryStore {
             """
             UPDATE deliveries
             SET state = \(unescaped: PostgresStateSQL.released),
-                lease_expires_at = NULL, next_attempt_at = \(now.pgTime), updated_at = \(now.pgTime)
+                lease_expires_at = NULL, lease_node = NULL, next_attempt_at = \(now.pgTime), updated_at = \(now.pgTime)
             WHERE state = \(unescaped: StateSQL.Named.inFlight) AND lease_expires_at <= \(now.pgTime)
             """)
     }
@@ -163,7 +163,7 @@ struct PostgresDeliveries: DeliveryStore {
                     """
                     UPDATE deliveries
                     SET state = \(unescaped: StateSQL.claimed), attempt_count = attempt_count + 1,
-                        updated_at = \(now.pgTime), lease_expires_at = \(expires.pgTime)
+                        updated_at = \(now.pgTime), lease_expires_at = \(expires.pgTime), lease_node = \(tx.node)
                     WHERE id = \(oldestID) AND state = \(unescaped: StateSQL.Named.pending)
                     RETURNING id, event_id, webhook_id, attempt_count, \(unescaped: PostgresStateSQL.leaseText) AS lease
                     """)
@@ -175,7 +175,7 @@ struct PostgresDeliveries: DeliveryStore {
                     """
                     UPDATE deliveries
                     SET state = \(unescaped: StateSQL.claimed), attempt_count = attempt_count + 1,
-                        updated_at = \(now.pgTime), lease_expires_at = \(expires.pgTime)
+                        updated_at = \(now.pgTime), lease_expires_at = \(expires.pgTime), lease_node = \(tx.node)
                     WHERE state = \(unescaped: StateSQL.Named.pending) AND id IN (
                         SELECT id FROM deliveries
                         WHERE service_id = \(serviceID) AND state = \(unescaped: StateSQL.Named.pending)

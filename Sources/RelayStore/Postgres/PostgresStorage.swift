@@ -13,14 +13,17 @@ import Synchronization
 public final class PostgresStorage: RelayStorage {
     /// The URL without its password.
     public let location: String
+    /// This relay's name among the relays sharing the database (``RelayConfiguration/nodeID``).
+    public let node: String
     private let writer: PostgresSession
     private let reader: PostgresSession
     private let logger: Logger
     private let hub = SignalHub()
     private let troubleSince = Mutex<Date?>(nil)
 
-    private init(configuration: PostgresConnection.Configuration, location: String, logger: Logger) {
+    private init(configuration: PostgresConnection.Configuration, location: String, node: String, logger: Logger) {
         self.location = location
+        self.node = node
         self.logger = logger
         writer = PostgresSession(configuration: configuration, label: "pg-writer", logger: logger)
         reader = PostgresSession(configuration: configuration, label: "pg-reader", logger: logger)
@@ -33,8 +36,10 @@ public final class PostgresStorage: RelayStorage {
 
     /// Connects to the database at `url` and, per `mode`, migrates it (under an advisory lock, so
     /// several relays may start at once) or checks that it is at this binary's schema version.
-    public static func open(url: String, mode: RelayDatabase.OpenMode, logger: Logger) async throws -> PostgresStorage {
-        let storage = try await connect(url: url, logger: logger)
+    public static func open(
+        url: String, mode: RelayDatabase.OpenMode, node: String = RelayConfiguration.hostName, logger: Logger
+    ) async throws -> PostgresStorage {
+        let storage = try await connect(url: url, node: node, logger: logger)
         do {
             switch mode {
             case .createAndMigrate:
@@ -52,10 +57,12 @@ public final class PostgresStorage: RelayStorage {
         return storage
     }
 
-    /// Connects to the database at `url` (nothing is checked or migrated: see ``migrate()``).
-    public static func connect(url: String, logger: Logger) async throws -> PostgresStorage {
+    /// Connects to the database at `url` as relay `node` (nothing is checked or migrated: see ``migrate()``).
+    public static func connect(
+        url: String, node: String = RelayConfiguration.hostName, logger: Logger
+    ) async throws -> PostgresStorage {
         let (configuration, location) = try parse(url)
-        return PostgresStorage(configuration: configuration, location: location, logger: logger)
+        return PostgresStorage(configuration: configuration, location: location, node: node, logger: logger)
     }
 
     /// `postgres://user[:password]@host[:port]/dbname` as a connection configuration, and the URL
@@ -82,7 +89,7 @@ public final class PostgresStorage: RelayStorage {
     public func migrate() async throws -> [Migration] {
         let location = location
         return try await writer.submit { connection in
-            let tx = PostgresTransaction(connection: connection, logger: self.logger)
+            let tx = PostgresTransaction(connection: connection, logger: self.logger, node: self.node)
             do {
                 try tx.execute("SELECT pg_advisory_lock(\(Self.migrationLock))")
                 defer { _ = try? tx.execute("SELECT pg_advisory_unlock(\(Self.migrationLock))") }
@@ -136,9 +143,9 @@ public final class PostgresStorage: RelayStorage {
     }
 
     public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
-        let (logger, location) = (logger, location)
+        let (logger, location, node) = (logger, location, node)
         return try await reader.submit { connection in
-            let tx = PostgresTransaction(connection: connection, logger: logger)
+            let tx = PostgresTransaction(connection: connection, logger: logger, node: node)
             do {
                 try tx.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 let value = try body(tx)
@@ -154,9 +161,9 @@ public final class PostgresStorage: RelayStorage {
     public func write<T: Sendable>(
         ingest: Bool, _ body: @escaping @Sendable (any StoreTransaction) throws -> T
     ) async throws -> T {
-        let (logger, location, hub) = (logger, location, hub)
+        let (logger, location, hub, node) = (logger, location, hub, node)
         return try await writer.submit { connection in
-            let tx = PostgresTransaction(connection: connection, logger: logger)
+            let tx = PostgresTransaction(connection: connection, logger: logger, node: node)
             do {
                 try tx.execute("BEGIN")
                 let value = try body(tx)
@@ -182,7 +189,8 @@ public final class PostgresStorage: RelayStorage {
         let location = location
         return try await reader.submit { connection in
             do {
-                return try Self.version(PostgresTransaction(connection: connection, logger: self.logger))
+                return try Self.version(
+                    PostgresTransaction(connection: connection, logger: self.logger, node: self.node))
             } catch {
                 throw Self.translate(error, location: location)
             }

@@ -13,8 +13,8 @@ struct PostgresStream: StreamStore {
         guard
             let row = try tx.row(
                 """
-                INSERT INTO endpoints (token_id, "user", connected, created_at, connected_at)
-                VALUES (\(token.id), \(token.user), true, \(now.pgTime), \(now.pgTime))
+                INSERT INTO endpoints (token_id, "user", connected, created_at, connected_at, node)
+                VALUES (\(token.id), \(token.user), true, \(now.pgTime), \(now.pgTime), \(tx.node))
                 RETURNING *
                 """)
         else { throw RelayError.database("inserting an endpoint returned no row") }
@@ -48,7 +48,7 @@ struct PostgresStream: StreamStore {
         try tx.row(
             """
             UPDATE endpoints SET connected = true, connected_at = \(now.pgTime), disconnected_at = NULL,
-                                 generation = generation + 1
+                                 generation = generation + 1, node = \(tx.node)
             WHERE id = \(endpointID) RETURNING generation
             """
         )?["generation"].decode(Int64.self) ?? 0
@@ -70,7 +70,10 @@ struct PostgresStream: StreamStore {
     /// With several relays on one database this also drops the endpoints connected to the others:
     /// endpoints carry no owning relay yet.
     public func detachAll(now: Date) throws {
-        try tx.execute("UPDATE endpoints SET connected = false, disconnected_at = \(now.pgTime) WHERE connected")
+        // Only this relay's sockets: the other relays' stay open.
+        try tx.execute(
+            "UPDATE endpoints SET connected = false, disconnected_at = \(now.pgTime) WHERE connected AND node IS NOT DISTINCT FROM \(tx.node)"
+        )
     }
 
     /// Stored frames of an endpoint after `seq`, in order.

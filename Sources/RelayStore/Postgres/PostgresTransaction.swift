@@ -12,13 +12,16 @@ import RelayCore
 final class PostgresTransaction: StoreTransaction {
     let connection: PostgresConnection
     let logger: Logger
+    /// The relay process's node id: what its leases and sockets are stamped with.
+    let node: String
     /// Signals raised by this transaction's queries, emitted after it commits.
     private(set) var raised: [StoreSignal] = []
     private var savepoints = 0
 
-    init(connection: PostgresConnection, logger: Logger) {
+    init(connection: PostgresConnection, logger: Logger, node: String) {
         self.connection = connection
         self.logger = logger
+        self.node = node
     }
 
     /// Runs one statement and returns every row (values interpolated into `query` are bound

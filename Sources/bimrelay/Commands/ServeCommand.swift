@@ -39,7 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
         var serveLock: ServeLock?
         let runtime: RelayRuntime
         if PostgresStorage.isURL(configuration.databasePath) {
-            let storage = try await PostgresStorage.connect(url: configuration.databasePath, logger: logger)
+            let storage = try await PostgresStorage.connect(
+                url: configuration.databasePath, node: configuration.resolvedNodeID, logger: logger)
             for migration in try await storage.migrate() {
                 logger.notice(
                     "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])

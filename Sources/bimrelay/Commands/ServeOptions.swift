@@ -165,6 +165,11 @@ struct ServeOptions: ParsableArguments {
             "Gateway mode: how long BIMserver's word on a token is trusted before it is asked again (env BIMRELAY_UPSTREAM_AUTH_CACHE; default \(DurationText.format(RelayConfiguration.defaultUpstreamAuthCache)))."
     )
     var upstreamAuthCache: String?
+    @Option(
+        help:
+            "PostgreSQL: this relay's name among relays sharing the database; distinct per relay, the same across its restarts (env BIMRELAY_NODE_ID; default the host name)."
+    )
+    var nodeID: String?
 
     /// The configuration from flags, then `environment`, then defaults.
     func resolve(environment: [String: String]) throws -> RelayConfiguration {
@@ -255,6 +260,7 @@ struct ServeOptions: ParsableArguments {
         c.upstreamAuthCache =
             try reader.duration(upstreamAuthCache, "BIMRELAY_UPSTREAM_AUTH_CACHE", "--upstream-auth-cache")
             ?? c.upstreamAuthCache
+        c.nodeID = reader.text(nodeID, "BIMRELAY_NODE_ID").flatMap { $0.isEmpty ? nil : $0 }
         return c
     }
 
