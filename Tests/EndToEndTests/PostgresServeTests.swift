@@ -16,6 +16,18 @@ struct PostgresServeTests {
         let body: String
     }
 
+    /// One value read with `psql` from the database at `url` (as an admin would look).
+    static func psql(_ server: TemporaryPostgres, _ url: String, _ query: String) async throws -> String {
+        let result = try await Subprocess.run(
+            "/usr/bin/psql",
+            [
+                "-h", "127.0.0.1", "-p", "\(server.port)", "-U", "postgres", "-tAc", query,
+                url.components(separatedBy: "/").last!,
+            ],
+            environment: [:])
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     @Test("three relays starting at once on an empty database apply each migration once")
     func concurrentMigrations() async throws {
         let server = try await TemporaryPostgres.shared()
@@ -124,19 +136,50 @@ struct PostgresServeTests {
         let ids = receiver.received.compactMap { $0.header("webhook-id") }
         #expect(ids.count == 300 && Set(ids).count == 300, "\(ids.count) requests, \(Set(ids).count) distinct")
 
-        // A holds a lease (its receiver stalls; the timeout is 10 min) when B restarts: B takes back only its own.
+        // One relay holds a lease (its receiver stalls; the timeout is 10 min) when the other
+        // restarts: the restarting one takes back only its own.
         receiver.script([.stalled])
         let body = BIMserverRequests.newRevision(
             userToken: producer, poid: 1, roid: 1_000, serviceIdentifier: "bimrelay")
         _ = try await TestHTTP.request("\(a.baseURL)/json", method: "POST", body: body)
         try await poll(until: "the stalled request", timeout: .seconds(10)) { receiver.received.count == 301 }
+        let holder = try await Self.psql(server, url, "SELECT lease_node FROM deliveries WHERE state = 'in_flight'")
+        #expect(holder == "a" || holder == "b", "\(holder)")
+        let (keeper, restarting) = holder == "a" ? (a, b) : (b, a)
+        _ = await restarting.terminate()
+        let restarted = try await RelayProcess.start(
+            database: url, arguments: ["--node-id", holder == "a" ? "b" : "a"])
+        let after = try await Self.psql(server, url, "SELECT lease_node FROM deliveries WHERE state = 'in_flight'")
+        #expect(after == holder, "the lease of \(holder) after the other relay restarted: \(after)")
+        await keeper.kill()  // its request stalls: no graceful wait for it
+        _ = await restarted.terminate()
+        await receiver.stop()
+        await server.dropDatabase(url)
+    }
+
+    @Test("a change made through another process wakes the relays at once (NOTIFY), not at their next poll")
+    func notifiedAcrossProcesses() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let url = try await server.newDatabase()
+        #expect(try await RelayExecutable.run(["migrate", "--db", url]).status == 0)
+        let producer = try await RelayExecutable.issueToken(db: url, user: "bim", role: "producer")
+        let receiver = try await TestReceiver.start()
+        let service = ["--identifier", "svc", "--name", "S", "--url", receiver.url, "--trigger", "NEW_REVISION"]
+        #expect(try await RelayExecutable.run(["service", "add"] + service + ["--db", url]).status == 0)
+        #expect(try await RelayExecutable.run(["service", "disable", "svc", "--db", url]).status == 0)
+        // Both relays look at the store only once a minute by themselves.
+        let slow = ["--delivery-poll-interval", "60s"]
+        let a = try await RelayProcess.start(database: url, arguments: ["--node-id", "a"] + slow)
+        let b = try await RelayProcess.start(database: url, arguments: ["--node-id", "b"] + slow)
+        let body = BIMserverRequests.newRevision(userToken: producer, poid: 1, roid: 7, serviceIdentifier: "svc")
+        let ingested = try await TestHTTP.request("\(a.baseURL)/json", method: "POST", body: body)
+        #expect(ingested.body == #"{"response":{"result":{}}}"#)
+        #expect(receiver.received.isEmpty)  // paused: the service is disabled
+        // The CLI (a third process) enables it: its commit notifies both relays.
+        #expect(try await RelayExecutable.run(["service", "enable", "svc", "--db", url]).status == 0)
+        try await poll(until: "delivered well before a poll", timeout: .seconds(20)) { receiver.received.count == 1 }
+        _ = await a.terminate()
         _ = await b.terminate()
-        let b2 = try await RelayProcess.start(database: url, arguments: ["--node-id", "b"])
-        let leased = try await RelayExecutable.run(["queue", "list", "--state", "in_flight", "--json", "--db", url])
-        #expect(
-            leased.stdout.contains("\"roid\" : 1000") || leased.stdout.contains("\"roid\":1000"), "\(leased.stdout)")
-        await a.kill()  // its request stalls: no graceful wait for it
-        _ = await b2.terminate()
         await receiver.stop()
         await server.dropDatabase(url)
     }

@@ -401,7 +401,9 @@ struct GatewayTests {
 
     @Test("BIMserver down: forwarded calls and BIMserver tokens get a clear exception, the relay stays healthy")
     func upstreamDown() async throws {
-        let closedPort = try freeLocalPort()
+        // Held for the whole test: no other server of the run can take the port and answer.
+        let closed = try ClosedLocalPort()
+        let closedPort = closed.port
         try await withTestRelay(
             configure: {
                 $0.upstream = "http://127.0.0.1:\(closedPort)"
@@ -426,6 +428,7 @@ struct GatewayTests {
                 let health = try await TestHTTP.request("\(relay.baseURL)/health")
                 #expect(health.status == 200)
             })
+        withExtendedLifetime(closed) {}
     }
 
     @Test("BIMserver that stalls: a forwarded call ends at --upstream-timeout, never hangs")

@@ -17,6 +17,7 @@ public final class PostgresStorage: RelayStorage {
     public let node: String
     private let writer: PostgresSession
     private let reader: PostgresSession
+    private let configuration: PostgresConnection.Configuration
     private let logger: Logger
     private let hub = SignalHub()
     private let troubleSince = Mutex<Date?>(nil)
@@ -25,6 +26,7 @@ public final class PostgresStorage: RelayStorage {
         self.location = location
         self.node = node
         self.logger = logger
+        self.configuration = configuration
         writer = PostgresSession(configuration: configuration, label: "pg-writer", logger: logger)
         reader = PostgresSession(configuration: configuration, label: "pg-reader", logger: logger)
     }
@@ -131,6 +133,37 @@ public final class PostgresStorage: RelayStorage {
             .filter { !$0.isEmpty }
     }
 
+    /// The channel a commit that made deliveries due notifies on (its payload: the writer's node).
+    static let deliveriesChannel = "bimrelay_deliveries"
+
+    /// Listens for the other relays' commits on a connection of its own until cancelled: each
+    /// notification from another node becomes a local ``StoreSignal/deliveriesDue``. Notifications
+    /// are not stored, so every (re)connection signals once as well (what was missed is found by
+    /// the worker's look at the store).
+    func listen(configuration: PostgresConnection.Configuration) async {
+        var delay = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(
+                    configuration: configuration, id: 3, logger: logger)
+                defer { Task { try? await connection.close() } }
+                let notifications = try await connection.listen(Self.deliveriesChannel)
+                hub.emit([.deliveriesDue])
+                delay = .milliseconds(200)
+                for try await notification in notifications where notification.payload != node {
+                    hub.emit([.deliveriesDue])
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning(
+                    "listening for other relays failed; polling until it is back",
+                    metadata: ["error": "\(Self.translate(error, location: location))"])
+            }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(10))
+        }
+    }
+
     /// The advisory lock migrations hold (an arbitrary constant of this program).
     static let migrationLock: Int64 = 0x6269_6D72_656C_6179 & 0x7FFF_FFFF_FFFF_FFFF
 
@@ -167,6 +200,10 @@ public final class PostgresStorage: RelayStorage {
             do {
                 try tx.execute("BEGIN")
                 let value = try body(tx)
+                if tx.raised.contains(.deliveriesDue) {
+                    // Delivered to the other relays when (and only if) this commits.
+                    try tx.execute("SELECT pg_notify(\(Self.deliveriesChannel), \(node))")
+                }
                 try tx.execute("COMMIT")
                 self.troubleSince.withLock { $0 = nil }
                 hub.emit(tx.raised)
@@ -224,7 +261,10 @@ public final class PostgresStorage: RelayStorage {
         let storage: PostgresStorage
 
         func run() async throws {
+            // The other relays' commits wake this one's worker (no waiting for its poll).
+            let listener = Task { await storage.listen(configuration: storage.configuration) }
             try? await gracefulShutdown()
+            listener.cancel()
             await storage.close()
         }
     }
