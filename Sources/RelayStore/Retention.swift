@@ -60,6 +60,13 @@ public final class Retention: Service, Sendable {
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
             do {
+                // One relay on a shared store deletes; the others stand by.
+                guard try await storage.leads() else {
+                    try? await cancelWhenGracefulShutdown {
+                        try await self.time.sleep(for: self.configuration.retentionInterval)
+                    }
+                    continue
+                }
                 let removed = try await pass(now: time.now())
                 if removed.total > 0 {
                     logger.info(

@@ -157,6 +157,22 @@ struct PostgresServeTests {
         await server.dropDatabase(url)
     }
 
+    @Test("one relay on a database leads (retention); another takes over when it goes")
+    func leadership() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let url = try await server.newDatabase()
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let first = try await PostgresStorage.open(url: url, mode: .createAndMigrate, node: "a", logger: logger)
+        let second = try await PostgresStorage.open(url: url, mode: .existing, node: "b", logger: logger)
+        #expect(try await first.leads())
+        #expect(try await first.leads())  // kept, not taken twice
+        #expect(try await !second.leads())
+        await first.close()
+        try await poll(until: "the second relay leads") { try await second.leads() }
+        await second.close()
+        await server.dropDatabase(url)
+    }
+
     @Test("a change made through another process wakes the relays at once (NOTIFY), not at their next poll")
     func notifiedAcrossProcesses() async throws {
         let server = try await TemporaryPostgres.shared()

@@ -240,6 +240,34 @@ public final class PostgresStorage: RelayStorage {
     /// Nothing to do: autovacuum reclaims deleted rows.
     public func compact() async throws {}
 
+    /// The leader holds a session advisory lock on the writer connection (taken once, kept while
+    /// the connection lives; a relay that dies or loses its connection lets another take it).
+    public func leads() async throws -> Bool {
+        let location = location
+        return try await writer.submit { connection in
+            let tx = PostgresTransaction(connection: connection, logger: self.logger, node: self.node)
+            do {
+                // Held already by this session: do not stack it again.
+                let held =
+                    try tx.row(
+                        """
+                        SELECT count(*) AS n FROM pg_locks
+                        WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+                          AND ((classid::bigint << 32) | objid::bigint) = \(Self.leaderLock)
+                        """)?["n"].decode(Int64.self) ?? 0
+                if held > 0 { return true }
+                return try tx.row("SELECT pg_try_advisory_lock(\(Self.leaderLock)) AS taken")?["taken"].decode(
+                    Bool.self)
+                    ?? false
+            } catch {
+                throw Self.translate(error, location: location)
+            }
+        }
+    }
+
+    /// The advisory lock the leader holds (an arbitrary constant of this program).
+    static let leaderLock: Int64 = 0x6272_6C65_6164_6572
+
     /// Finishes the submitted work and closes both connections.
     public func close() async {
         await writer.stop()

@@ -85,6 +85,9 @@ public final class SQLiteStorage: RelayStorage {
         }
     }
 
+    /// One process serves a file: it always leads.
+    public func leads() async throws -> Bool { true }
+
     /// Jobs waiting for the group-commit writer (tests).
     var waitingJobs: Int { queue?.waitingJobs ?? 0 }
 

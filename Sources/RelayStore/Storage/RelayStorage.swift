@@ -38,6 +38,10 @@ public protocol RelayStorage: Sendable {
 
     /// Housekeeping after a large deletion (SQLite: a WAL checkpoint that truncates the log).
     func compact() async throws
+
+    /// Whether this process does the work only one relay on the store should do (retention):
+    /// it takes the role when no other relay holds it, and keeps it while it runs.
+    func leads() async throws -> Bool
 }
 
 extension RelayStorage {
