@@ -7,7 +7,6 @@ import RelayCore
 import RelayDelivery
 import RelayStore
 import ServiceLifecycle
-import Synchronization
 
 /// Everything `bimrelay serve` runs, wired together over one database.
 ///

@@ -32,12 +32,7 @@ struct AttemptRecorderTests {
         let outcomes = claimed.map { delivery in
             Task {
                 try await recorder.record(
-                    .init(
-                        result: AttemptResult(
-                            deliveryID: delivery.id, serviceID: delivery.service.id!, attempt: delivery.attempt,
-                            startedAt: Date(), durationMs: 1, statusCode: 200, errorClass: nil, error: nil,
-                            responseBody: nil, next: .delivered, lease: delivery.lease),
-                        now: Date(), continueWith: nil))
+                    Self.delivered(delivery))
             }
         }
         try await poll(until: "both attempts waiting") { recorder.waiting == 2 }
@@ -75,16 +70,21 @@ struct AttemptRecorderTests {
         for delivery in claimed {
             await #expect(throws: RelayError.self) {
                 try await recorder.record(
-                    .init(
-                        result: AttemptResult(
-                            deliveryID: delivery.id, serviceID: delivery.service.id!, attempt: delivery.attempt,
-                            startedAt: Date(), durationMs: 1, statusCode: 200, errorClass: nil, error: nil,
-                            responseBody: nil, next: .delivered, lease: delivery.lease),
-                        now: Date(), continueWith: nil))
+                    Self.delivered(delivery))
             }
         }
         #expect(recorder.waiting == 0 && recorder.statistics.jobs == 0)
         let inFlight = try await database.pool.read { db in try db.store.queue.countsByState()["in_flight"] }
         #expect(inFlight == 2)
+    }
+
+    /// A 200 for `delivery`, under its lease, with no next delivery for the slot.
+    static func delivered(_ delivery: ClaimedDelivery) -> AttemptRecorder.Finished {
+        .init(
+            result: AttemptResult(
+                deliveryID: delivery.id, serviceID: delivery.service.id!, attempt: delivery.attempt,
+                startedAt: Date(), durationMs: 1, statusCode: 200, errorClass: nil, error: nil,
+                responseBody: nil, next: .delivered, lease: delivery.lease),
+            now: Date(), continueWith: nil)
     }
 }

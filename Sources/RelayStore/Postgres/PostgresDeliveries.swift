@@ -39,11 +39,10 @@ enum PostgresStateSQL {
 struct PostgresDeliveries: DeliveryStore {
     let tx: PostgresTransaction
 
-    /// Returns every in-flight delivery to `pending` (or `paused`): at start-up no request of this
-    /// relay is in flight, so every lease is stale. One relay process owns a database file.
-    ///
-    /// With several relays on one database this also releases the leases of the others (their
-    /// results then arrive stale and are only logged in `attempts`): leases carry no owner yet.
+    /// Returns this relay's in-flight deliveries (leases stamped with its node id) to `pending` (or
+    /// `paused`): at start-up none of its requests is in flight. The other relays' leases stay.
+    /// (Two statements rather than one with a condition spliced in: a `PostgresQuery` numbers its
+    /// parameters itself, so two cannot be joined.)
     @discardableResult
     public func releaseAllLeases(now: Date) throws -> Int {
         try tx.execute(
@@ -55,7 +54,8 @@ struct PostgresDeliveries: DeliveryStore {
             """)
     }
 
-    /// Returns deliveries whose lease ran out (a request that outlived its timeout and margin).
+    /// Returns deliveries whose lease ran out (a request that outlived its timeout and margin),
+    /// whichever relay took them (one that died leaves them to the others).
     @discardableResult
     public func releaseExpiredLeases(now: Date) throws -> Int {
         try tx.execute(

@@ -9,7 +9,7 @@ struct SQLiteDeliveries: DeliveryStore {
     var transaction: SQLiteTransaction? = nil
 
     /// Returns every in-flight delivery to `pending` (or `paused`): at start-up no request of this
-    /// relay is in flight, so every lease is stale. One relay process owns a database file.
+    /// relay is in flight, and one relay process serves a file, so every lease is stale.
     @discardableResult
     public func releaseAllLeases(now: Date) throws -> Int {
         try release(condition: "state = \(StateSQL.Named.inFlight)", arguments: [], now: now)

@@ -3,8 +3,8 @@ import RelayCore
 
 /// The delivery worker's queries: rescue leases, claim, record attempts.
 public protocol DeliveryStore {
-    /// Returns every in-flight delivery to `pending` (or `paused`): at start-up no request of this
-    /// relay is in flight, so every lease is stale. One relay process owns a database file.
+    /// Returns this relay's in-flight deliveries to `pending` (or `paused`): at start-up none of its
+    /// requests is in flight, so its leases are stale (another relay's on a shared store are not).
     @discardableResult
     func releaseAllLeases(now: Date) throws -> Int
 
