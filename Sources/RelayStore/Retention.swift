@@ -119,6 +119,8 @@ public final class Retention: Service, Sendable {
         removed.idempotencyKeys = try await drain { tx, limit in
             try tx.retention.pruneIdempotencyKeys(before: delivered, limit: limit)
         }
+        // Endpoints still marked connected to relays that are gone become dropped (and age from now).
+        _ = try await storage.write { tx in try tx.stream.detachGone(tokenID: nil, now: now) }
         removed.endpoints = try await drain { tx, limit in
             try tx.stream.pruneEndpoints(droppedBefore: dropped, limit: limit)
         }

@@ -17,6 +17,9 @@ final class StreamConnection: Sendable {
         case begin(endpointID: Int64, after: Int64)
         /// A live frame.
         case frame(StreamFrame)
+        /// Frames of this endpoint up to this seq were stored by another relay: push them from the
+        /// database (those not yet written).
+        case catchUp(endpointID: Int64, upTo: Int64)
         /// A binary message from BIMserver's download channel (gateway mode).
         case binary(ByteBuffer)
         /// Close the socket.

@@ -223,7 +223,9 @@ struct StreamController: Sendable {
                 let created = try self.createEndpoint(tx, credential: credential, now: now)
                 return (created.id, 0, Self.endpointReply(created.id, resumed: false, replayed: 0, gap: false), 0)
             }
-            // The stock BIMserver client sends only {"token"}: give it back the endpoint it lost.
+            // The stock BIMserver client sends only {"token"}: give it back the endpoint it lost
+            // (also when the relay that held its socket is gone).
+            try tx.stream.detachGone(tokenID: credential.id ?? 0, now: now)
             if let dropped = try tx.stream.lastDropped(tokenID: credential.id ?? 0, since: cutoff) {
                 let generation = try tx.stream.attach(endpointID: dropped.id, now: now)
                 return (dropped.id, dropped.sentSeq, Self.endpointReply(dropped.id), generation)
@@ -316,6 +318,10 @@ struct StreamController: Sendable {
                         hub.metrics.framesSent(1, replayed: false)
                         cursor = frame.seq
                         connection.sentSeq.store(cursor, ordering: .relaxed)
+                    case .catchUp(let id, let upTo):
+                        guard id == endpointID, upTo > cursor else { continue }
+                        cursor = try await replay(
+                            id, after: cursor, upTo: upTo, to: outbound, connection: connection, resume: false)
                     case .close(let code, let reason):
                         try await outbound.close(code, reason: reason)
                         return

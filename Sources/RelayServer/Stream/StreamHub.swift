@@ -5,8 +5,13 @@ import ServiceLifecycle
 import Synchronization
 
 /// Routes committed frames (the storage's ``StoreSignal/framesPublished(_:)`` signals) to the
-/// sockets of connected endpoints (a `Service`: at start it marks every endpoint dropped, since no
-/// socket survives a restart; ``Retention`` prunes the tables).
+/// sockets of connected endpoints (a `Service`: at start it marks every endpoint of this relay
+/// dropped, since no socket survives a restart; ``Retention`` prunes the tables).
+///
+/// With several relays on one database, frames another relay stored arrive as marks
+/// (``StoreSignal/framesStoredElsewhere(_:)``) and each socket reads them from the store; an
+/// endpoint attached on another relay closes its socket here; after a ``StoreSignal/resync``
+/// every socket looks at the store for both.
 public final class StreamHub: Service, Sendable {
     private let connections = Mutex<[Int64: StreamConnection]>([:])
     private let storage: any RelayStorage
@@ -43,6 +48,42 @@ public final class StreamHub: Service, Sendable {
         }
     }
 
+    /// Tells the sockets of the marked endpoints to read their frames up to the mark from the store.
+    func catchUp(_ marks: [FrameMark]) {
+        var latest: [Int64: Int64] = [:]
+        for mark in marks { latest[mark.endpointID] = max(latest[mark.endpointID] ?? 0, mark.seq) }
+        let targets = connections.withLock { connections in
+            latest.compactMap { id, seq in connections[id].map { ($0, id, seq) } }
+        }
+        for (connection, id, seq) in targets { connection.offer([.catchUp(endpointID: id, upTo: seq)]) }
+    }
+
+    /// Closes the socket of `endpointID` here if it is older than connection `generation`
+    /// (which attached on another relay).
+    func takenOver(_ endpointID: Int64, generation: Int64) {
+        let stale = connections.withLock { connections -> StreamConnection? in
+            guard let connection = connections[endpointID],
+                connection.generation.load(ordering: .relaxed) < generation
+            else { return nil }
+            connections[endpointID] = nil
+            return connection
+        }
+        stale?.offer([.close(.normalClosure, "endpoint resumed on another connection")])
+    }
+
+    /// What notifications from other relays may have said while they could not be heard: every
+    /// socket reads what is stored for it, and sockets whose endpoint attached elsewhere close.
+    func resync() async {
+        let local = connections.withLock { $0.map { ($0.key, $0.value) } }
+        guard !local.isEmpty else { return }
+        for (id, connection) in local { connection.offer([.catchUp(endpointID: id, upTo: .max)]) }
+        let ids = local.map(\.0)
+        guard
+            let records = try? await storage.read({ tx in try ids.compactMap { try tx.stream.endpoint(id: $0) } })
+        else { return }
+        for record in records { takenOver(record.id, generation: record.generation) }
+    }
+
     /// Hands committed frames to the connected endpoints; never blocks.
     func publish(_ frames: [StreamFrame]) {
         guard !frames.isEmpty else { return }
@@ -60,7 +101,13 @@ public final class StreamHub: Service, Sendable {
         defer { running.store(false, ordering: .relaxed) }
         await cancelWhenGracefulShutdown {
             for await signal in signals {
-                if case .framesPublished(let frames) = signal { self.publish(frames) }
+                switch signal {
+                case .framesPublished(let frames): self.publish(frames)
+                case .framesStoredElsewhere(let marks): self.catchUp(marks)
+                case .endpointTakenOver(let id, let generation): self.takenOver(id, generation: generation)
+                case .resync: await self.resync()
+                case .deliveriesDue, .tokensChanged: break
+                }
             }
         }
     }

@@ -125,7 +125,8 @@ extension EndpointRecord {
             connected: try row["connected"].decode(Bool.self),
             createdAt: try row["created_at"].decode(Date.self),
             connectedAt: try row["connected_at"].decode(Date?.self),
-            disconnectedAt: try row["disconnected_at"].decode(Date?.self))
+            disconnectedAt: try row["disconnected_at"].decode(Date?.self),
+            generation: try row["generation"].decode(Int64.self))
     }
 }
 

@@ -27,16 +27,22 @@ final class PostgresSession: Sendable {
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
     private let label: String
+    /// Runs on each new connection before its first job (session state such as advisory locks).
+    private let prepare: @Sendable (PostgresConnection) throws -> Void
     private let state = Mutex(State())
     private let arrived = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
     /// Touched only by the session's thread.
     private nonisolated(unsafe) var connection: PostgresConnection?
 
-    init(configuration: PostgresConnection.Configuration, label: String, logger: Logger) {
+    init(
+        configuration: PostgresConnection.Configuration, label: String, logger: Logger,
+        prepare: @escaping @Sendable (PostgresConnection) throws -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.label = label
         self.logger = logger
+        self.prepare = prepare
         let thread = Thread { [self] in self.loop() }
         thread.name = "bimrelay-\(label)"
         thread.start()
@@ -113,6 +119,12 @@ final class PostgresSession: Sendable {
         let opened = try PostgresConnection.connect(
             on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger
         ).wait()
+        do {
+            try prepare(opened)
+        } catch {
+            try? opened.close().wait()
+            throw error
+        }
         connection = opened
         return opened
     }

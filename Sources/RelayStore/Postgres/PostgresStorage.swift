@@ -26,8 +26,21 @@ public final class PostgresStorage: RelayStorage {
         self.location = location
         self.node = node
         self.logger = logger
+        // `pg_stat_activity` shows which relay each connection belongs to.
+        var configuration = configuration
+        configuration.options.additionalStartupParameters = [("application_name", "bimrelay \(node)")]
         self.configuration = configuration
-        writer = PostgresSession(configuration: configuration, label: "pg-writer", logger: logger)
+        // The writer's connection holds this relay's liveness lock while it lives (see ``isAlive``).
+        writer = PostgresSession(configuration: configuration, label: "pg-writer", logger: logger) { connection in
+            let key = Self.livenessKey(node)
+            let taken = try connection.query("SELECT pg_try_advisory_lock(\(key)) AS taken", logger: logger).wait()
+                .rows.first?.makeRandomAccess()["taken"].decode(Bool.self)
+            if taken != true {
+                logger.error(
+                    "another relay process on this database runs with the same node id: give each its own --node-id",
+                    metadata: ["node": "\(node)"])
+            }
+        }
         reader = PostgresSession(configuration: configuration, label: "pg-reader", logger: logger)
     }
 
@@ -133,13 +146,10 @@ public final class PostgresStorage: RelayStorage {
             .filter { !$0.isEmpty }
     }
 
-    /// The channel a commit that made deliveries due notifies on (its payload: the writer's node).
-    static let deliveriesChannel = "bimrelay_deliveries"
-
     /// Listens for the other relays' commits on a connection of its own until cancelled: each
-    /// notification from another node becomes a local ``StoreSignal/deliveriesDue``. Notifications
-    /// are not stored, so every (re)connection signals once as well (what was missed is found by
-    /// the worker's look at the store).
+    /// ``ClusterNotice`` from another node becomes local signals. Notifications are not stored, so
+    /// every (re)connection signals ``StoreSignal/deliveriesDue`` and ``StoreSignal/resync`` as
+    /// well (what was missed is found in the store by the worker and the stream hub).
     func listen(configuration: PostgresConnection.Configuration) async {
         var delay = Duration.milliseconds(200)
         while !Task.isCancelled {
@@ -147,11 +157,17 @@ public final class PostgresStorage: RelayStorage {
                 let connection = try await PostgresConnection.connect(
                     configuration: configuration, id: 3, logger: logger)
                 defer { Task { try? await connection.close() } }
-                let notifications = try await connection.listen(Self.deliveriesChannel)
-                hub.emit([.deliveriesDue])
+                let notifications = try await connection.listen(ClusterNotice.channel)
+                hub.emit([.deliveriesDue, .resync])
                 delay = .milliseconds(200)
-                for try await notification in notifications where notification.payload != node {
-                    hub.emit([.deliveriesDue])
+                for try await notification in notifications {
+                    guard let notice = ClusterNotice(payload: notification.payload) else {
+                        logger.warning(
+                            "a notification from another relay was not understood: is it another bimrelay version?",
+                            metadata: ["bytes": "\(notification.payload.utf8.count)"])
+                        continue
+                    }
+                    if notice.node != node { hub.emit(notice.signals) }
                 }
             } catch {
                 if Task.isCancelled { return }
@@ -200,9 +216,9 @@ public final class PostgresStorage: RelayStorage {
             do {
                 try tx.execute("BEGIN")
                 let value = try body(tx)
-                if tx.raised.contains(.deliveriesDue) {
-                    // Delivered to the other relays when (and only if) this commits.
-                    try tx.execute("SELECT pg_notify(\(Self.deliveriesChannel), \(node))")
+                // Delivered to the other relays when (and only if) this commits.
+                for payload in tx.notice.payloads(from: node) {
+                    try tx.execute("SELECT pg_notify(\(ClusterNotice.channel), \(payload))")
                 }
                 try tx.execute("COMMIT")
                 self.troubleSince.withLock { $0 = nil }
@@ -267,6 +283,34 @@ public final class PostgresStorage: RelayStorage {
 
     /// The advisory lock the leader holds (an arbitrary constant of this program).
     static let leaderLock: Int64 = 0x6272_6C65_6164_6572
+
+    /// The advisory lock relay `node`'s writer connection holds while the relay runs: a constant
+    /// high half (`brlv`) and a 31-bit FNV-1a hash of the node id. PostgreSQL drops it the moment
+    /// that session ends (the process died, or its connection was lost), which is how the others
+    /// tell a live relay from a gone one without heartbeats.
+    static func livenessKey(_ node: String) -> Int64 {
+        var hash: UInt32 = 2_166_136_261
+        for byte in node.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        return (0x6272_6C76 << 32) | Int64(hash & 0x7FFF_FFFF)
+    }
+
+    /// Which of `nodes` have no live relay: their liveness lock is not held (reading `pg_locks`
+    /// takes no lock itself).
+    static func gone(_ nodes: [String], tx: PostgresTransaction) throws -> [String] {
+        guard !nodes.isEmpty else { return [] }
+        let live = Set(
+            try tx.rows(
+                """
+                SELECT (classid::bigint << 32) | objid::bigint AS key FROM pg_locks
+                WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                  AND ((classid::bigint << 32) | objid::bigint) = ANY(\(nodes.map(livenessKey)))
+                """
+            ).map { try $0["key"].decode(Int64.self) })
+        return nodes.filter { !live.contains(livenessKey($0)) }
+    }
 
     /// Finishes the submitted work and closes both connections.
     public func close() async {

@@ -43,15 +43,27 @@ struct PostgresStream: StreamStore {
         try tx.execute("UPDATE endpoints SET token_id = \(tokenID) WHERE id = \(endpointID)")
     }
 
-    /// Marks an endpoint connected on a new socket; returns that connection's generation.
+    /// Marks an endpoint connected on a new socket; returns that connection's generation. When a
+    /// socket on another relay held it, that relay is told to close it.
     public func attach(endpointID: Int64, now: Date) throws -> Int64 {
-        try tx.row(
-            """
-            UPDATE endpoints SET connected = true, connected_at = \(now.pgTime), disconnected_at = NULL,
-                                 generation = generation + 1, node = \(tx.node)
-            WHERE id = \(endpointID) RETURNING generation
-            """
-        )?["generation"].decode(Int64.self) ?? 0
+        // The row as it was too (locked first, so a concurrent attach elsewhere waits for this one).
+        guard
+            let row = try tx.row(
+                """
+                UPDATE endpoints e SET connected = true, connected_at = \(now.pgTime), disconnected_at = NULL,
+                                       generation = e.generation + 1, node = \(tx.node)
+                FROM (SELECT id, connected, node FROM endpoints WHERE id = \(endpointID) FOR UPDATE) old
+                WHERE e.id = old.id
+                RETURNING e.generation, old.connected AS was_connected, old.node AS was_on
+                """)
+        else { return 0 }
+        let generation = try row["generation"].decode(Int64.self)
+        if try row["was_connected"].decode(Bool.self), let previous = try row["was_on"].decode(String?.self),
+            previous != tx.node
+        {
+            tx.notice.takeovers.append(.init(endpointID: endpointID, generation: generation))
+        }
+        return generation
     }
 
     /// Marks an endpoint dropped, remembering the last frame written to its socket, unless another
@@ -65,15 +77,34 @@ struct PostgresStream: StreamStore {
             """)
     }
 
-    /// Marks every endpoint dropped (at start-up no socket is open).
-    ///
-    /// With several relays on one database this also drops the endpoints connected to the others:
-    /// endpoints carry no owning relay yet.
+    /// Marks every endpoint of this relay dropped (at start-up none of its sockets is open; the
+    /// other relays' stay connected).
     public func detachAll(now: Date) throws {
-        // Only this relay's sockets: the other relays' stay open.
         try tx.execute(
             "UPDATE endpoints SET connected = false, disconnected_at = \(now.pgTime) WHERE connected AND node IS NOT DISTINCT FROM \(tx.node)"
         )
+    }
+
+    /// Marks dropped the endpoints (of `tokenID`, or all) still connected to relays that are gone
+    /// (their liveness lock is free: the process died or lost the database). Their socket's last
+    /// written frame is unknown: `sent_seq` stays as last recorded, so a token-only resume replays
+    /// from there (a duplicate at most, never a hole).
+    @discardableResult
+    public func detachGone(tokenID: Int64?, now: Date) throws -> Int {
+        let nodes = try tx.rows(
+            """
+            SELECT DISTINCT node FROM endpoints
+            WHERE connected AND node IS NOT NULL AND node <> \(tx.node)
+              AND (\(tokenID)::bigint IS NULL OR token_id = \(tokenID))
+            """
+        ).map { try $0["node"].decode(String.self) }
+        let gone = try PostgresStorage.gone(nodes, tx: tx)
+        guard !gone.isEmpty else { return 0 }
+        return try tx.execute(
+            """
+            UPDATE endpoints SET connected = false, disconnected_at = \(now.pgTime)
+            WHERE connected AND node = ANY(\(gone)) AND (\(tokenID)::bigint IS NULL OR token_id = \(tokenID))
+            """)
     }
 
     /// Stored frames of an endpoint after `seq`, in order.
@@ -191,12 +222,17 @@ struct PostgresStream: StreamStore {
         let frames = try tx.rows(
             """
             UPDATE endpoints SET last_seq = last_seq + 1 WHERE id = ANY(\(endpointIDs))
-            RETURNING id, last_seq
+            RETURNING id, last_seq, connected AND node IS DISTINCT FROM \(tx.node) AS elsewhere
             """
-        ).map {
-            StreamFrame(
-                endpointID: try $0["id"].decode(Int64.self), seq: try $0["last_seq"].decode(Int64.self),
+        ).map { row in
+            let frame = StreamFrame(
+                endpointID: try row["id"].decode(Int64.self), seq: try row["last_seq"].decode(Int64.self),
                 payload: payload)
+            // Sockets on other relays hear of it through the notice (and read it from the table).
+            if try row["elsewhere"].decode(Bool.self) {
+                tx.notice.frames.append(FrameMark(endpointID: frame.endpointID, seq: frame.seq))
+            }
+            return frame
         }
         guard !frames.isEmpty else { return [] }
         let ids = frames.map(\.endpointID)

@@ -16,6 +16,8 @@ final class PostgresTransaction: StoreTransaction {
     let node: String
     /// Signals raised by this transaction's queries, emitted after it commits.
     private(set) var raised: [StoreSignal] = []
+    /// What the other relays are told when this commits.
+    var notice = ClusterNotice()
     private var savepoints = 0
 
     init(connection: PostgresConnection, logger: Logger, node: String) {
@@ -41,9 +43,12 @@ final class PostgresTransaction: StoreTransaction {
         try rows(query).first
     }
 
-    /// Notes a signal to emit once the transaction commits.
+    /// Notes a signal to emit once the transaction commits (and, for due deliveries and tokens,
+    /// to tell the other relays).
     func raise(_ signal: StoreSignal) {
         raised.append(signal)
+        if signal == .deliveriesDue { notice.due = true }
+        if signal == .tokensChanged { notice.tokens = true }
     }
 
     var deliveries: any DeliveryStore { PostgresDeliveries(tx: self) }
@@ -58,7 +63,7 @@ final class PostgresTransaction: StoreTransaction {
     func nested<T>(_ body: () throws -> T) throws -> T {
         savepoints += 1
         let name = "nested_\(savepoints)"
-        let mark = raised.count
+        let (mark, told) = (raised.count, notice)
         try execute(PostgresQuery(unsafeSQL: "SAVEPOINT \(name)"))
         do {
             let value = try body()
@@ -68,6 +73,7 @@ final class PostgresTransaction: StoreTransaction {
             try execute(PostgresQuery(unsafeSQL: "ROLLBACK TO SAVEPOINT \(name)"))
             try execute(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(name)"))
             raised.removeSubrange(mark...)
+            notice = told
             throw error
         }
     }

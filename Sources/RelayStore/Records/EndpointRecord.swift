@@ -17,4 +17,7 @@ public struct EndpointRecord: SnakeCaseRecord, Sendable, Equatable {
     public var createdAt: Date
     public var connectedAt: Date?
     public var disconnectedAt: Date?
+    /// Which connection of the endpoint attached last (each attach adds one; a socket of an
+    /// older generation is stale).
+    public var generation: Int64 = 0
 }

@@ -69,6 +69,9 @@ struct SQLiteStream: StreamStore {
             .execute(arguments: [now])
     }
 
+    /// None: one relay owns the file (``ServeLock``), and it drops its own endpoints at start-up.
+    public func detachGone(tokenID: Int64?, now: Date) throws -> Int { 0 }
+
     /// Stored frames of an endpoint after `seq`, in order.
     public func frames(endpointID: Int64, after seq: Int64, limit: Int = 100_000) throws
         -> [StreamFrame]

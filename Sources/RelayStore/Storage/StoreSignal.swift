@@ -11,4 +11,13 @@ public enum StoreSignal: Sendable, Equatable {
     case framesPublished([StreamFrame])
     /// Tokens were issued or revoked: forget what was cached about them.
     case tokensChanged
+    /// Another relay on the same database stored frames for endpoints whose sockets may be open
+    /// here: read them from the store up to these marks and push them.
+    case framesStoredElsewhere([FrameMark])
+    /// Another relay attached endpoint `endpointID` to a socket of its own as connection
+    /// `generation`: close any older socket of it here.
+    case endpointTakenOver(endpointID: Int64, generation: Int64)
+    /// Signals from other relays may have been missed (the connection that hears them was lost):
+    /// look at the store for what they would have said.
+    case resync
 }

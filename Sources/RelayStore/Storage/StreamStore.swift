@@ -26,6 +26,12 @@ public protocol StreamStore {
     /// Marks every endpoint dropped (at start-up no socket is open).
     func detachAll(now: Date) throws
 
+    /// Marks dropped the endpoints (of `tokenID`, or all) still connected to relays that are gone,
+    /// so that a token-only reconnect finds them; returns how many. One relay owns an SQLite file:
+    /// there, none.
+    @discardableResult
+    func detachGone(tokenID: Int64?, now: Date) throws -> Int
+
     /// Stored frames of an endpoint after `seq`, in order.
     func frames(endpointID: Int64, after seq: Int64, limit: Int) throws
         -> [StreamFrame]

@@ -1,0 +1,122 @@
+import Foundation
+import RelayCore
+import RelayTestSupport
+import Testing
+
+/// Two real relay processes on one PostgreSQL database, as `docs/operations.md` runs them.
+@Suite(
+    "Several relays on one PostgreSQL",
+    .enabled(
+        if: TemporaryPostgres.unavailableReason == nil || ProcessInfo.processInfo.environment["CI"] == "true",
+        "PostgreSQL is not installed (scripts/install-deps installs it)"))
+struct PostgresClusterTests {
+    /// Calls NotificationRegistryInterface on `relay` and returns the result.
+    @discardableResult
+    static func registry(_ relay: RelayProcess, token: String, _ method: String, _ parameters: String) async throws
+        -> JSONValue
+    {
+        let body = """
+            {"token":"\(token)","request":{"interface":"NotificationRegistryInterface","method":"\(method)","parameters":{\(parameters)}}}
+            """
+        let reply = try JSONValue.parse(
+            try await TestHTTP.request("\(relay.baseURL)/json", method: "POST", body: body).body)
+        return try #require(reply["response"]?["result"], "\(reply.serialized)")
+    }
+
+    /// Connects to `relay`'s `/stream`, reads the welcome, sends `handshake`; returns the client and the reply.
+    static func connect(_ relay: RelayProcess, _ handshake: String) async throws -> (TestStreamClient, JSONValue) {
+        let client = try await TestStreamClient.connect(port: relay.port)
+        _ = try await client.next()
+        client.send(handshake)
+        return (client, try await client.nextJSON())
+    }
+
+    /// Reads frames until one with seq `last`; returns their seqs in order.
+    static func seqs(_ client: TestStreamClient, through last: Int64) async throws -> [Int64] {
+        var seqs: [Int64] = []
+        while seqs.last != last {
+            guard case .int(let seq)? = try await client.nextJSON()["seq"] else { continue }
+            seqs.append(seq)
+        }
+        return seqs
+    }
+
+    @Test(
+        "the stream across relays: a socket on A gets frames published through B; a resume on B during a burst through both has no hole and no duplicate and closes the socket on A; after a kill -9 of B a token-only client gets its endpoint back on A and misses nothing"
+    )
+    func streamAcrossRelays() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let url = try await server.newDatabase()
+        #expect(try await RelayExecutable.run(["migrate", "--db", url]).status == 0)
+        let producer = try await RelayExecutable.issueToken(db: url, user: "bim", role: "producer")
+        let viewer = try await RelayExecutable.issueToken(db: url, user: "viewer", role: "client")
+        let a = try await RelayProcess.start(database: url, arguments: ["--node-id", "a"])
+        let b = try await RelayProcess.start(database: url, arguments: ["--node-id", "b"])
+        guard
+            case .int(let topic) = try await Self.registry(
+                a, token: producer, "registerProgressTopic", #""type":"UPLOAD","description":"u""#)
+        else { throw APIException(message: "no topic") }
+        let publish: @Sendable (RelayProcess, Int) async throws -> Void = { relay, progress in
+            let state =
+                #"{"__type":"SLongActionState","progress":\#(progress),"state":"STARTED","title":"t","stage":1}"#
+            try await Self.registry(
+                relay, token: producer, "updateProgressTopic", #""topicId":\#(topic),"state":\#(state)"#)
+        }
+
+        // A socket on A; frames published through B reach it.
+        let (first, reply) = try await Self.connect(a, #"{"token":"\#(viewer)"}"#)
+        guard case .int(let endpoint)? = reply["endpointid"] else { throw APIException(message: "\(reply)") }
+        try await Self.registry(
+            a, token: viewer, "registerProgressHandler", #""topicId":\#(topic),"endPointId":\#(endpoint)"#)
+        for progress in 1...3 { try await publish(b, progress) }
+        #expect(try await Self.seqs(first, through: 3) == [1, 2, 3])
+
+        // 200 more through both relays from two producers; the client resumes on B in the middle.
+        let total: Int64 = 203
+        let publishers = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for lane in 0..<2 {
+                    group.addTask {
+                        for progress in stride(from: 4 + lane, through: Int(total), by: 2) {
+                            try await publish(lane == 0 ? a : b, progress)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let seen = try await Self.seqs(first, through: 20).last ?? 0
+        let (second, resumed) = try await Self.connect(
+            b, #"{"token":"\#(viewer)","endpointid":\#(endpoint),"seq":\#(seen)}"#)
+        #expect(resumed["payload"]?["resumed"] == true, "\(resumed)")
+        try await poll(until: "the socket on A closed by the takeover on B") { first.closed.0 }
+        try await publishers.value
+        let received = try await Self.seqs(second, through: total)
+        #expect(received == Array((seen + 1)...total), "\(received.count) frames after \(seen)")
+
+        // B dies with the socket; more is published through A; the stock client (token only)
+        // reconnects to A once PostgreSQL has seen B's connections go.
+        await b.kill()
+        try await poll(until: "B's sessions gone", timeout: .seconds(20)) {
+            try await PostgresServeTests.psql(
+                server, url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bimrelay b'") == "0"
+        }
+        for progress in 1...5 { try await publish(a, 1_000 + progress) }
+        let (third, back) = try await Self.connect(a, #"{"token":"\#(viewer)"}"#)
+        let endpoints = try await PostgresServeTests.psql(
+            server, url, "SELECT id, connected, node, generation, disconnected_at FROM endpoints ORDER BY id")
+        let locks = try await PostgresServeTests.psql(
+            server, url,
+            "SELECT pid, (classid::bigint << 32) | objid::bigint, granted FROM pg_locks WHERE locktype = 'advisory'")
+        #expect(back["endpointid"] == .int(endpoint), "\(back) endpoints: \(endpoints) locks: \(locks)")
+        let replayed = try await Self.seqs(third, through: total + 5)
+        // Frames B wrote before it died may come again (it could not record how far it got); none is missing.
+        #expect(Set(replayed).isSuperset(of: (total + 1)...(total + 5)))
+        #expect(replayed == replayed.sorted() && Set(replayed).count == replayed.count)
+        await first.close()
+        await second.close()
+        await third.close()
+        _ = await a.terminate()
+        await server.dropDatabase(url)
+    }
+}
