@@ -46,6 +46,9 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let defaultDeliveredRetention = Duration.seconds(7 * 86_400)
     /// The longest the delivery worker sleeps before looking at the database (CLI changes show up within it).
     public static let defaultDeliveryPollInterval = Duration.seconds(1)
+    /// How long a lease outlives its request's timeout: a relay that died holding a delivery leaves
+    /// it in flight this long after the timeout, then another relay (or the restarted one) sends it again.
+    public static let defaultLeaseMargin = Duration.seconds(30)
     /// Live frames queued for one socket before its client counts as a slow consumer and is closed.
     public static let defaultStreamBufferFrames = 10_000
     /// Bytes of answers and other texts queued for one socket before its reader pauses.
@@ -105,6 +108,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var maxInFlight = defaultMaxInFlight
     /// See ``defaultDeliveryPollInterval``.
     public var deliveryPollInterval = defaultDeliveryPollInterval
+    /// See ``defaultLeaseMargin``.
+    public var leaseMargin = defaultLeaseMargin
     /// See ``defaultStreamBufferFrames``.
     public var streamBufferFrames = defaultStreamBufferFrames
     /// See ``defaultStreamBufferBytes``.

@@ -42,6 +42,7 @@ public final class DeliveryWorker: Service, Sendable {
             connectTimeout = configuration.connectTimeout
             disableAfter = configuration.disableAfter
             pollInterval = configuration.deliveryPollInterval
+            leaseMargin = configuration.leaseMargin
         }
     }
 

@@ -119,4 +119,84 @@ struct PostgresClusterTests {
         _ = await a.terminate()
         await server.dropDatabase(url)
     }
+
+    /// A migrated database with a producer token and one service for NEW_REVISION at `receiver`.
+    static func database(
+        _ server: TemporaryPostgres, receiver: TestReceiver, service: [String]
+    ) async throws -> (url: String, producer: String) {
+        let url = try await server.newDatabase()
+        #expect(try await RelayExecutable.run(["migrate", "--db", url]).status == 0)
+        let producer = try await RelayExecutable.issueToken(db: url, user: "bim", role: "producer")
+        let added = try await RelayExecutable.run(
+            [
+                "service", "add", "--identifier", "svc", "--name", "Service", "--url", receiver.url, "--trigger",
+                "NEW_REVISION", "--db", url,
+            ] + service)
+        #expect(added.status == 0, "\(added)")
+        return (url, producer)
+    }
+
+    /// Sends BIMserver's newRevision for `roid` to `relay` and checks it was acknowledged.
+    static func ingest(_ relay: RelayProcess, producer: String, roid: Int) async throws {
+        let body = BIMserverRequests.newRevision(
+            userToken: producer, poid: 1, roid: Int64(roid), serviceIdentifier: "bimrelay")
+        let response = try await TestHTTP.request("\(relay.baseURL)/json", method: "POST", body: body)
+        guard response.body == #"{"response":{"result":{}}}"# else { throw APIException(message: response.body) }
+    }
+
+    @Test("an ordered service with both relays claiming: one request in flight at a time, in event order")
+    func orderedAcrossRelays() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let receiver = try await TestReceiver.start()
+        receiver.setFallback(TestReceiver.Reply(delay: .milliseconds(20)))
+        let (url, producer) = try await Self.database(server, receiver: receiver, service: ["--ordered"])
+        let a = try await RelayProcess.start(database: url, arguments: ["--node-id", "a"])
+        let b = try await RelayProcess.start(database: url, arguments: ["--node-id", "b"])
+        // Ingested one after another, alternately through A and B: event order is roid order.
+        for roid in 0..<60 { try await Self.ingest(roid % 2 == 0 ? a : b, producer: producer, roid: roid) }
+        try await poll(until: "60 deliveries", timeout: .seconds(30)) { receiver.received.count >= 60 }
+        let roids = receiver.received.compactMap { received -> Int64? in
+            guard case .int(let roid)? = try? JSONValue.parse(received.body)["request"]?["parameters"]?["roid"]
+            else { return nil }
+            return roid
+        }
+        #expect(roids == Array(0..<60), "\(roids)")
+        #expect(receiver.maxConcurrent == 1)
+        _ = await a.terminate()
+        _ = await b.terminate()
+        await receiver.stop()
+        await server.dropDatabase(url)
+    }
+
+    @Test(
+        "kill -9 of the relay holding a delivery: the other sends it again once the lease (timeout + margin) has run out, not before"
+    )
+    func leaseTakeoverAfterKill() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let receiver = try await TestReceiver.start()
+        receiver.script([.stalled])
+        let (url, producer) = try await Self.database(server, receiver: receiver, service: ["--timeout", "2s"])
+        let margin = ["--lease-margin", "2s"]
+        let a = try await RelayProcess.start(database: url, arguments: ["--node-id", "a"] + margin)
+        let b = try await RelayProcess.start(database: url, arguments: ["--node-id", "b"] + margin)
+        try await Self.ingest(a, producer: producer, roid: 7)
+        try await poll(until: "the first request (it stalls)") { receiver.received.count == 1 }
+        let sent = ContinuousClock.now
+        let holder = try await PostgresServeTests.psql(
+            server, url, "SELECT lease_node FROM deliveries WHERE state = 'in_flight'")
+        let (dead, survivor) = holder == "a" ? (a, b) : (b, a)
+        #expect(holder == "a" || holder == "b", "\(holder)")
+        await dead.kill()
+        try await poll(until: "sent again by the other relay", timeout: .seconds(20)) { receiver.received.count == 2 }
+        let waited = ContinuousClock.now - sent
+        #expect(waited >= .milliseconds(3_500), "sent again after \(waited): the lease is 2s + 2s")
+        let ids = receiver.received.map { $0.header("webhook-id") }
+        #expect(ids[0] != nil && ids[0] == ids[1])
+        try await poll(until: "delivered") {
+            try await PostgresServeTests.psql(server, url, "SELECT state FROM deliveries") == "delivered"
+        }
+        _ = await survivor.terminate()
+        await receiver.stop()
+        await server.dropDatabase(url)
+    }
 }

@@ -100,7 +100,7 @@ struct PostgresServeTests {
     }
 
     @Test(
-        "two relays on one database: every event delivered exactly once while both claim; a relay restarting takes back only its own leases"
+        "two relays on one database: 1,000 events ingested through both, each delivered exactly once while both claim; a relay restarting takes back only its own leases"
     )
     func twoRelays() async throws {
         let server = try await TemporaryPostgres.shared()
@@ -115,11 +115,11 @@ struct PostgresServeTests {
         #expect(added.status == 0, "\(added)")
         let a = try await RelayProcess.start(database: url, arguments: ["--node-id", "a"])
         let b = try await RelayProcess.start(database: url, arguments: ["--node-id", "b"])
-        // 300 events, half through each relay, from 8 clients at once; both relays' workers claim.
+        // 1,000 events, half through each relay, from 8 clients at once; both relays' workers claim.
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in 0..<8 {
                 group.addTask {
-                    for n in stride(from: client, to: 300, by: 8) {
+                    for n in stride(from: client, to: 1_000, by: 8) {
                         let relay = n % 2 == 0 ? a : b
                         let body = BIMserverRequests.newRevision(
                             userToken: producer, poid: 1, roid: Int64(n), serviceIdentifier: "bimrelay")
@@ -132,9 +132,9 @@ struct PostgresServeTests {
             }
             try await group.waitForAll()
         }
-        try await poll(until: "300 deliveries", timeout: .seconds(30)) { receiver.received.count >= 300 }
+        try await poll(until: "1,000 deliveries", timeout: .seconds(60)) { receiver.received.count >= 1_000 }
         let ids = receiver.received.compactMap { $0.header("webhook-id") }
-        #expect(ids.count == 300 && Set(ids).count == 300, "\(ids.count) requests, \(Set(ids).count) distinct")
+        #expect(ids.count == 1_000 && Set(ids).count == 1_000, "\(ids.count) requests, \(Set(ids).count) distinct")
 
         // One relay holds a lease (its receiver stalls; the timeout is 10 min) when the other
         // restarts: the restarting one takes back only its own.
@@ -142,7 +142,7 @@ struct PostgresServeTests {
         let body = BIMserverRequests.newRevision(
             userToken: producer, poid: 1, roid: 1_000, serviceIdentifier: "bimrelay")
         _ = try await TestHTTP.request("\(a.baseURL)/json", method: "POST", body: body)
-        try await poll(until: "the stalled request", timeout: .seconds(10)) { receiver.received.count == 301 }
+        try await poll(until: "the stalled request", timeout: .seconds(10)) { receiver.received.count == 1_001 }
         let holder = try await Self.psql(server, url, "SELECT lease_node FROM deliveries WHERE state = 'in_flight'")
         #expect(holder == "a" || holder == "b", "\(holder)")
         let (keeper, restarting) = holder == "a" ? (a, b) : (b, a)

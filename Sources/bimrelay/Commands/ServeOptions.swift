@@ -133,6 +133,11 @@ struct ServeOptions: ParsableArguments {
     var deliveryPollInterval: String?
     @Option(
         help:
+            "How long a lease outlives its request's timeout: how soon another relay retries what a dead one held (env BIMRELAY_LEASE_MARGIN; default \(DurationText.format(RelayConfiguration.defaultLeaseMargin)))."
+    )
+    var leaseMargin: String?
+    @Option(
+        help:
             "How often old rows are deleted in the background (env BIMRELAY_RETENTION_INTERVAL; default \(DurationText.format(RelayConfiguration.defaultRetentionInterval)))."
     )
     var retentionInterval: String?
@@ -246,6 +251,7 @@ struct ServeOptions: ParsableArguments {
         c.deliveryPollInterval =
             try reader.duration(deliveryPollInterval, "BIMRELAY_DELIVERY_POLL_INTERVAL", "--delivery-poll-interval")
             ?? c.deliveryPollInterval
+        c.leaseMargin = try reader.duration(leaseMargin, "BIMRELAY_LEASE_MARGIN", "--lease-margin") ?? c.leaseMargin
         c.retentionInterval =
             try reader.duration(retentionInterval, "BIMRELAY_RETENTION_INTERVAL", "--retention-interval")
             ?? c.retentionInterval
