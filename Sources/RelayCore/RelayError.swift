@@ -10,6 +10,7 @@ public struct RelayError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidToken
         case accessDenied
         case database
+        case contention
         case endpointNotFound
     }
 
@@ -30,6 +31,9 @@ public struct RelayError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isEndpointNotFound: Bool { code == .endpointNotFound }
     /// Whether a named row does not exist.
     public var isNotFound: Bool { code == .notFound }
+    /// Whether the database gave the statement up because of another transaction: trying the
+    /// write again, in a new transaction, is safe.
+    public var isContention: Bool { code == .contention }
 
     /// A value the caller gave is malformed or out of range.
     public static func invalidArgument(_ message: String) -> RelayError { .init(.invalidArgument, message) }
@@ -45,6 +49,9 @@ public struct RelayError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func accessDenied(_ message: String) -> RelayError { .init(.accessDenied, message) }
     /// The database cannot be used (missing, unreadable, newer than this binary, …).
     public static func database(_ message: String) -> RelayError { .init(.database, message) }
+    /// The database gave up a statement because of another transaction (a deadlock, a
+    /// serialization failure); nothing of the transaction stays.
+    public static func contention(_ message: String) -> RelayError { .init(.contention, message) }
     /// A WebSocket endpoint id that is not (or no longer) registered.
     public static func endpointNotFound(_ id: Int64) -> RelayError {
         .init(.endpointNotFound, "Endpoint with id \(id) not found")

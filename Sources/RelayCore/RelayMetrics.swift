@@ -85,4 +85,15 @@ public struct RelayMetrics: Sendable {
         let label = replayed ? "bimrelay_stream_frames_replayed_total" : "bimrelay_stream_frames_pushed_total"
         Counter(label: label, factory: factory).increment(by: count)
     }
+
+    /// `bimrelay_database_transactions_total{session}`, `bimrelay_database_statements_total{session}`
+    /// and, for writes, `bimrelay_database_batch_size` (callers per commit): PostgreSQL only
+    /// (`session` is `pg-writer` or `pg-reader`).
+    public func databaseTransaction(session: String, jobs: Int, statements: Int) {
+        Counter(label: "bimrelay_database_transactions_total", dimensions: [("session", session)], factory: factory)
+            .increment()
+        Counter(label: "bimrelay_database_statements_total", dimensions: [("session", session)], factory: factory)
+            .increment(by: statements)
+        if session == "pg-writer" { Recorder(label: "bimrelay_database_batch_size", factory: factory).record(jobs) }
+    }
 }

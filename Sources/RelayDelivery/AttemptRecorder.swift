@@ -24,7 +24,7 @@ public final class AttemptRecorder: Sendable {
         var disabled: String?
         var next: ClaimedDelivery?
         var stale = false
-        var failure: String?
+        var failure: (any Error)?
     }
 
     private struct Waiting: Sendable {
@@ -131,7 +131,7 @@ public final class AttemptRecorder: Sendable {
                     recorded = try tx.deliveries.record(attempt.result, now: attempt.now, disableAfter: disableAfter)
                 }
             } catch {
-                return Outcome(failure: String(describing: error))
+                return Outcome(failure: error)
             }
             return Outcome(disabled: recorded.disabled, stale: recorded.stale)
         }

@@ -37,8 +37,19 @@ extension DeliveryWorker {
         // An ordered service has one delivery in flight, in event order: the claiming loop takes it.
         let continues = transition.slotContinues && !isStopping
         do {
-            let recorded = try await recorder.record(
+            var recorded = try await recorder.record(
                 .init(result: result, now: now, continueWith: continues ? delivery.service : nil))
+            // Another relay's transaction made the database give this one up (a deadlock on a
+            // shared database): the same record, in a new transaction, goes through.
+            for retry in 1...3 {
+                guard let failure = recorded.failure as? RelayError, failure.isContention else { break }
+                logger.notice(
+                    "recording an attempt met another relay's transaction; trying again",
+                    metadata: ["delivery": "\(delivery.id)", "retry": "\(retry)"])
+                try? await settings.time.sleep(for: .milliseconds(10 * retry))
+                recorded = try await recorder.record(
+                    .init(result: result, now: now, continueWith: continues ? delivery.service : nil))
+            }
             if let failure = recorded.failure {
                 // The lease will expire and the delivery is tried again: at least once, never lost.
                 logger.error(

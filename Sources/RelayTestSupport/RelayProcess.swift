@@ -18,6 +18,11 @@ public final class RelayProcess: @unchecked Sendable {
         self.logPath = logPath
     }
 
+    /// A test that failed before stopping its relay does not leave it running.
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
     /// Starts `bimrelay serve --db database --port 0 extraArguments…` and waits until it listens.
     public static func start(
         database: String, arguments extraArguments: [String] = [], environment: [String: String] = [:],

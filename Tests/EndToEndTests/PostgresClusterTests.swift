@@ -97,9 +97,25 @@ struct PostgresClusterTests {
         // B dies with the socket; more is published through A; the stock client (token only)
         // reconnects to A once PostgreSQL has seen B's connections go.
         await b.kill()
-        try await poll(until: "B's sessions gone", timeout: .seconds(20)) {
-            try await PostgresServeTests.psql(
-                server, url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bimrelay b'") == "0"
+        do {
+            try await poll(until: "B's sessions gone", timeout: .seconds(20)) {
+                try await PostgresServeTests.psql(
+                    server, url,
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bimrelay b' AND datname = current_database()"
+                ) == "0"
+            }
+        } catch {
+            let sessions = try await PostgresServeTests.psql(
+                server, url,
+                "SELECT pid, application_name, state, wait_event_type, wait_event, xact_start, left(query, 120) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            let waiting = try await PostgresServeTests.psql(
+                server, url,
+                "SELECT pid, locktype, mode, granted, relation::regclass, classid, objid FROM pg_locks WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            Issue.record(
+                "B's sessions after the kill:\n\(sessions)\nlocks:\n\(waiting)\nA's log:\n\(a.log.suffix(3_000))")
+            throw error
         }
         for progress in 1...5 { try await publish(a, 1_000 + progress) }
         let (third, back) = try await Self.connect(a, #"{"token":"\#(viewer)"}"#)

@@ -136,6 +136,21 @@ struct PostgresServeTests {
         let ids = receiver.received.compactMap { $0.header("webhook-id") }
         #expect(ids.count == 1_000 && Set(ids).count == 1_000, "\(ids.count) requests, \(Set(ids).count) distinct")
 
+        // Every result recorded (the receiver has them before the relays commit them).
+        do {
+            try await poll(until: "1,000 recorded delivered", timeout: .seconds(60)) {
+                try await Self.psql(server, url, "SELECT count(*) FROM deliveries WHERE state = 'delivered'") == "1000"
+            }
+        } catch {
+            let states = try await Self.psql(
+                server, url, "SELECT state, lease_node, count(*) FROM deliveries GROUP BY 1, 2")
+            let errors = [a, b].map { relay in
+                relay.log.split(separator: "\n").filter { $0.contains("error") || $0.contains("warning") }.suffix(10)
+                    .joined(separator: "\n")
+            }
+            Issue.record("states:\n\(states)\nA:\n\(errors[0])\nB:\n\(errors[1])")
+            throw error
+        }
         // One relay holds a lease (its receiver stalls; the timeout is 10 min) when the other
         // restarts: the restarting one takes back only its own.
         receiver.script([.stalled])
@@ -171,6 +186,43 @@ struct PostgresServeTests {
         try await poll(until: "the second relay leads") { try await second.leads() }
         await second.close()
         await server.dropDatabase(url)
+    }
+
+    @Test(
+        "endpoints left connected by a relay that is gone count as dropped; a live relay's stay connected, and a relay of the same name on another database does not keep them"
+    )
+    func goneRelaysEndpoints() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let (url, elsewhere) = (try await server.newDatabase(), try await server.newDatabase())
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let open = { (url: String, node: String) in
+            try await PostgresStorage.open(url: url, mode: .createAndMigrate, node: node, logger: logger)
+        }
+        let connected = { (storage: PostgresStorage) in
+            try await storage.write { tx in
+                let token = try tx.tokens.issue(user: "viewer", role: .client, projects: nil, now: Date()).record
+                return try tx.stream.createEndpoint(token: token, now: Date()).id
+            }
+        }
+        // A live "b" on another database of the same server (advisory locks are per database).
+        let namesake = try await open(elsewhere, "b")
+        _ = try await connected(namesake)
+        let gone = try await open(url, "b")
+        let left = try await connected(gone)
+        await gone.close()
+        let live = try await open(url, "c")
+        let kept = try await connected(live)
+        let a = try await open(url, "a")
+        try await poll(until: "b's endpoint dropped", timeout: .seconds(10)) {
+            try await a.write { tx in try tx.stream.detachGone(tokenID: nil, now: Date()) } == 1
+        }
+        let states = try await a.read { tx in
+            (try tx.stream.endpoint(id: left)?.connected, try tx.stream.endpoint(id: kept)?.connected)
+        }
+        #expect(states.0 == false && states.1 == true)
+        for storage in [namesake, live, a] { await storage.close() }
+        await server.dropDatabase(url)
+        await server.dropDatabase(elsewhere)
     }
 
     @Test("a change made through another process wakes the relays at once (NOTIFY), not at their next poll")

@@ -19,8 +19,8 @@ public final class PostgresStorage: RelayStorage {
     private let reader: PostgresSession
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
-    private let hub = SignalHub()
-    private let troubleSince = Mutex<Date?>(nil)
+    private let hub: SignalHub
+    private let trouble: Trouble
 
     private init(configuration: PostgresConnection.Configuration, location: String, node: String, logger: Logger) {
         self.location = location
@@ -30,18 +30,35 @@ public final class PostgresStorage: RelayStorage {
         var configuration = configuration
         configuration.options.additionalStartupParameters = [("application_name", "bimrelay \(node)")]
         self.configuration = configuration
-        // The writer's connection holds this relay's liveness lock while it lives (see ``isAlive``).
-        writer = PostgresSession(configuration: configuration, label: "pg-writer", logger: logger) { connection in
-            let key = Self.livenessKey(node)
-            let taken = try connection.query("SELECT pg_try_advisory_lock(\(key)) AS taken", logger: logger).wait()
-                .rows.first?.makeRandomAccess()["taken"].decode(Bool.self)
-            if taken != true {
-                logger.error(
-                    "another relay process on this database runs with the same node id: give each its own --node-id",
-                    metadata: ["node": "\(node)"])
-            }
-        }
-        reader = PostgresSession(configuration: configuration, label: "pg-reader", logger: logger)
+        let hub = SignalHub()
+        let trouble = Trouble()
+        self.hub = hub
+        self.trouble = trouble
+        writer = PostgresSession(
+            configuration: configuration, label: "pg-writer", node: node, logger: logger,
+            prepare: { connection in
+                // The writer's connection holds this relay's liveness lock while it lives (see ``gone(_:tx:)``).
+                let key = Self.livenessKey(node)
+                let taken = try connection.query("SELECT pg_try_advisory_lock(\(key)) AS taken", logger: logger)
+                    .wait().rows.first?.makeRandomAccess()["taken"].decode(Bool.self)
+                if taken != true {
+                    logger.error(
+                        "another relay process on this database runs with the same node id: give each its own --node-id",
+                        metadata: ["node": "\(node)"])
+                }
+            },
+            committed: { tx in hub.emit(tx.raised) },
+            trouble: { failing in trouble.since.withLock { $0 = failing ? ($0 ?? Date()) : nil } })
+        reader = PostgresSession(configuration: configuration, label: "pg-reader", node: node, logger: logger)
+    }
+
+    /// What the writer's group commit has committed so far (transactions, writes, the largest batch).
+    public var writeStatistics: WriteStatistics { writer.statistics }
+
+    /// Counts statements and transactions in `metrics` from now on (`serve` passes its own).
+    public func report(to metrics: RelayMetrics) {
+        writer.report(to: metrics)
+        reader.report(to: metrics)
     }
 
     /// Whether `text` names a PostgreSQL database rather than an SQLite file.
@@ -192,9 +209,10 @@ public final class PostgresStorage: RelayStorage {
     }
 
     public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
-        let (logger, location, node) = (logger, location, node)
+        let (logger, location, node, reader) = (logger, location, node, reader)
         return try await reader.submit { connection in
             let tx = PostgresTransaction(connection: connection, logger: logger, node: node)
+            defer { reader.count(jobs: 1, statements: tx.statements) }
             do {
                 try tx.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 let value = try body(tx)
@@ -207,28 +225,20 @@ public final class PostgresStorage: RelayStorage {
         }
     }
 
+    /// Runs `body` in a write transaction; an ingest may share it with the ingests submitted
+    /// meanwhile (``PostgresSession``'s group commit). Returns once it has committed; the other
+    /// relays are notified of what it did (``ClusterNotice``) by the same commit.
+    ///
+    /// Only ingests are batched: they insert rows of their own, while the worker's writes take
+    /// per-service locks and row locks in an order a shared transaction would mix up (two relays'
+    /// batches then deadlock).
     public func write<T: Sendable>(
         ingest: Bool, _ body: @escaping @Sendable (any StoreTransaction) throws -> T
     ) async throws -> T {
-        let (logger, location, hub, node) = (logger, location, hub, node)
-        return try await writer.submit { connection in
-            let tx = PostgresTransaction(connection: connection, logger: logger, node: node)
-            do {
-                try tx.execute("BEGIN")
-                let value = try body(tx)
-                // Delivered to the other relays when (and only if) this commits.
-                for payload in tx.notice.payloads(from: node) {
-                    try tx.execute("SELECT pg_notify(\(ClusterNotice.channel), \(payload))")
-                }
-                try tx.execute("COMMIT")
-                self.troubleSince.withLock { $0 = nil }
-                hub.emit(tx.raised)
-                return value
-            } catch {
-                _ = try? tx.execute("ROLLBACK")
-                if error is PSQLError { self.troubleSince.withLock { $0 = $0 ?? Date() } }
-                throw Self.translate(error, location: location)
-            }
+        do {
+            return try await writer.write(batched: ingest) { tx in try body(tx) }
+        } catch {
+            throw Self.translate(error, location: location)
         }
     }
 
@@ -236,7 +246,12 @@ public final class PostgresStorage: RelayStorage {
 
     public var services: [any Service] { [Lifecycle(storage: self)] }
 
-    public var failingSince: Date? { troubleSince.withLock { $0 } }
+    public var failingSince: Date? { trouble.since.withLock { $0 } }
+
+    /// Since when writes have been failing in the server or the connection; nil while they succeed.
+    private final class Trouble: Sendable {
+        let since = Mutex<Date?>(nil)
+    }
 
     public func schemaVersion() async throws -> Int {
         let location = location
@@ -297,8 +312,9 @@ public final class PostgresStorage: RelayStorage {
         return (0x6272_6C76 << 32) | Int64(hash & 0x7FFF_FFFF)
     }
 
-    /// Which of `nodes` have no live relay: their liveness lock is not held (reading `pg_locks`
-    /// takes no lock itself).
+    /// Which of `nodes` have no live relay: their liveness lock is not held in this database
+    /// (advisory locks are per database, `pg_locks` shows the whole server's; reading it takes no
+    /// lock itself).
     static func gone(_ nodes: [String], tx: PostgresTransaction) throws -> [String] {
         guard !nodes.isEmpty else { return [] }
         let live = Set(
@@ -306,6 +322,7 @@ public final class PostgresStorage: RelayStorage {
                 """
                 SELECT (classid::bigint << 32) | objid::bigint AS key FROM pg_locks
                 WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                   AND ((classid::bigint << 32) | objid::bigint) = ANY(\(nodes.map(livenessKey)))
                 """
             ).map { try $0["key"].decode(Int64.self) })
@@ -323,8 +340,14 @@ public final class PostgresStorage: RelayStorage {
     /// values); what a store or its caller throws itself passes unchanged.
     static func translate(_ error: any Error, location: String) -> any Error {
         guard let error = error as? PSQLError else { return error }
-        let message = error.serverInfo?[.message] ?? "\(error.code)"
-        return RelayError.database("database \(location): \(message)")
+        guard let message = error.serverInfo?[.message] else {
+            return RelayError.database("database \(location): \(error.code)")
+        }
+        let state = error.serverInfo?[.sqlState]
+        let text = "database \(location): \(message)\(state.map { " (SQLSTATE \($0))" } ?? "")"
+        // A deadlock's victim or a serialization failure: the same write may simply be tried again.
+        if state == "40P01" || state == "40001" { return RelayError.contention(text) }
+        return RelayError.database(text)
     }
 
     /// Keeps the connections until graceful shutdown, then drains and closes them (after the

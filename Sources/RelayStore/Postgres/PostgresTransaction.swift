@@ -18,6 +18,10 @@ final class PostgresTransaction: StoreTransaction {
     private(set) var raised: [StoreSignal] = []
     /// What the other relays are told when this commits.
     var notice = ClusterNotice()
+    /// Statements sent so far (for `bimrelay_database_statements_total`).
+    private(set) var statements = 0
+    /// What the transaction's only write step threw (the batch then rolls back).
+    var failed: (any Error)?
     private var savepoints = 0
 
     init(connection: PostgresConnection, logger: Logger, node: String) {
@@ -29,13 +33,23 @@ final class PostgresTransaction: StoreTransaction {
     /// Runs one statement and returns every row (values interpolated into `query` are bound
     /// parameters, never SQL text).
     func rows(_ query: PostgresQuery) throws -> [PostgresRandomAccessRow] {
-        try connection.query(query, logger: logger).wait().rows.map { $0.makeRandomAccess() }
+        statements += 1
+        do {
+            return try connection.query(query, logger: logger).wait().rows.map { $0.makeRandomAccess() }
+        } catch {
+            throw PostgresStorage.translate(error, location: "PostgreSQL")
+        }
     }
 
     /// Runs one statement and returns how many rows it inserted, updated or deleted.
     @discardableResult
     func execute(_ query: PostgresQuery) throws -> Int {
-        try connection.query(query, logger: logger).wait().metadata.rows ?? 0
+        statements += 1
+        do {
+            return try connection.query(query, logger: logger).wait().metadata.rows ?? 0
+        } catch {
+            throw PostgresStorage.translate(error, location: "PostgreSQL")
+        }
     }
 
     /// The first row, or nil.

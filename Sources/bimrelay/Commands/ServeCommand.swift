@@ -46,7 +46,11 @@ struct ServeCommand: AsyncParsableCommand {
                     "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             }
             runtime = RelayRuntime(
-                configuration: configuration, storage: { _ in storage }, logger: logger, onServerRunning: announce)
+                configuration: configuration,
+                storage: { metrics in
+                    storage.report(to: metrics)
+                    return storage
+                }, logger: logger, onServerRunning: announce)
         } else {
             // Held until the process exits: a second serve on this file is refused.
             serveLock = try ServeLock.acquire(databasePath: configuration.databasePath)
