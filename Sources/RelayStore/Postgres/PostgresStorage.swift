@@ -97,6 +97,29 @@ public final class PostgresStorage: RelayStorage {
         return PostgresStorage(configuration: configuration, location: location, node: node, logger: logger)
     }
 
+    /// Creates (or, with `drop`, removes) database `name` on the server of `url` and returns its
+    /// URL: the scratch databases of `bimrelay bench --db` (the role needs CREATEDB).
+    @discardableResult
+    public static func scratchDatabase(_ name: String, on url: String, drop: Bool = false, logger: Logger)
+        async throws -> String
+    {
+        guard !name.isEmpty, name.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 95 })
+        else { throw RelayError.invalidArgument("\(name): a scratch database name is [a-z0-9_]") }
+        let (configuration, _) = try parse(url)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 9, logger: logger)
+        do {
+            let statement = drop ? "DROP DATABASE IF EXISTS \(name) WITH (FORCE)" : "CREATE DATABASE \(name)"
+            _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw translate(error, location: "postgres://\(configuration.username)@\(configuration.host ?? "")")
+        }
+        guard var components = URLComponents(string: url) else { return url + "/" + name }
+        components.path = "/" + name
+        return components.string ?? url + "/" + name
+    }
+
     /// `postgres://user[:password]@host[:port]/dbname` as a connection configuration, and the URL
     /// without its password (for messages).
     static func parse(_ url: String) throws(RelayError) -> (PostgresConnection.Configuration, String) {

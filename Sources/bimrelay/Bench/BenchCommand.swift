@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RelayCore
+import RelayStore
 
 /// `bimrelay bench`: ingest, delivery, latency, backlog, fan-out and replay on 127.0.0.1, each next
 /// to this machine's own limit measured in the same run.
@@ -20,6 +21,12 @@ struct BenchCommand: AsyncParsableCommand {
             "Run only these scenarios (repeatable; --json then prints their keys only): backlog, delivery, ingest, e2e, replay, fanout, gateway."
     )
     var only: [Scenario] = []
+    @Option(
+        help:
+            "A PostgreSQL server (postgres://user@host:port/dbname; the role needs CREATEDB): run the cluster scenario instead, on scratch databases it creates and drops, next to SQLite."
+    )
+    var db: String?
+    @Option(help: "Relay processes on one PostgreSQL database in the cluster scenario (with --db).") var relays = 2
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
         case backlog, delivery, ingest, e2e, replay, fanout, gateway
@@ -40,6 +47,35 @@ struct BenchCommand: AsyncParsableCommand {
         var report: [(String, JSONValue)] = []
         func add(_ key: String, _ value: Double) { report.append((key, .double(Self.round(value)))) }
         func add(_ key: String, count: Int) { report.append((key, .int(Int64(count)))) }
+
+        if let db {
+            guard PostgresStorage.isURL(db), relays >= 1 else {
+                throw ValidationError("--db takes a postgres:// URL, --relays at least 1")
+            }
+            let rows = try await ClusterBench(url: db, relays: relays, quick: quick, clients: clients, folder: folder)
+                .run()
+            if json {
+                for row in rows {
+                    let key = row.name.replacingOccurrences(of: " ", with: "_")
+                    add("\(key)_ingest_per_s", row.ingestPerSecond.rounded())
+                    add("\(key)_delivered_per_s", row.deliveredPerSecond.rounded())
+                    add("\(key)_relay_cpu_s_per_1000", row.relayCPU.reduce(0, +))
+                    if let cpu = row.databaseCPU { add("\(key)_db_cpu_s_per_1000", cpu) }
+                    if let statements = row.statementsPerEvent { add("\(key)_statements_per_event", statements) }
+                    if let transactions = row.transactionsPerEvent {
+                        add("\(key)_transactions_per_event", transactions)
+                    }
+                    add("\(key)_e2e_p50_ms", row.p50)
+                    add("\(key)_e2e_p99_ms", row.p99)
+                }
+                add("cores", count: ProcessInfo.processInfo.activeProcessorCount)
+                report.append(("quick", .bool(quick)))
+                print(JSONValue.object(report).serialized)
+            } else {
+                print(ClusterBench.table(rows, cores: ProcessInfo.processInfo.activeProcessorCount))
+            }
+            return
+        }
 
         let (largeBacklog, smallBacklog, measured) = quick ? (100_000, 10_000, 3_000) : (1_000_000, 10_000, 10_000)
         if runs(.backlog) {

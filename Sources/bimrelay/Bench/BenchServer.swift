@@ -135,6 +135,12 @@ struct LoadGenerator: Sendable {
         return (Int(response.status.code), try await response.body.collect(upTo: 1 << 24))
     }
 
+    /// GETs `url`; returns the status and the body as text.
+    static func get(_ url: String) async throws -> (Int, String) {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 24)))
+    }
+
     /// Sends `total` bodies over `concurrency` connections; returns the seconds taken and how many were accepted.
     func run(
         _ url: String, total: Int, concurrency: Int, headers: [(String, String)] = [],
