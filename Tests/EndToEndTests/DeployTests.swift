@@ -20,15 +20,16 @@ struct DeployTests {
     }
 
     @Test(
-        "systemd-analyze verifies bimrelay.service, and its exposure level stays low",
-        .enabled(if: Subprocess.find("systemd-analyze") != nil))
-    func systemdUnit() async throws {
+        "systemd-analyze verifies the units (bimrelay.service, and bimrelay@.service as relay a), and their exposure level stays low",
+        .enabled(if: Subprocess.find("systemd-analyze") != nil),
+        arguments: [("bimrelay.service", "bimrelay.service"), ("bimrelay@.service", "bimrelay@a.service")])
+    func systemdUnit(file: String, instance: String) async throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
-        let unit = try Self.deployFile("bimrelay.service")
+        let unit = try Self.deployFile(file)
             .replacingOccurrences(of: "ExecStart=/usr/local/bin/bimrelay", with: "ExecStart=\(RelayExecutable.path)")
         #expect(unit.contains("ExecStart=\(RelayExecutable.path) serve"))
-        let path = folder.path("bimrelay.service")
+        let path = folder.path(instance)
         try Data(unit.utf8).write(to: URL(fileURLWithPath: path))
         let analyze = try #require(Subprocess.find("systemd-analyze"))
         let environment = ProcessInfo.processInfo.environment
@@ -36,7 +37,7 @@ struct DeployTests {
         #expect(verify.status == 0, "\(verify)")
         #expect(verify.stderr.isEmpty, "\(verify)")
         let security = try await Subprocess.run(analyze, ["security", "--offline=yes", path], environment: environment)
-        let level = security.stdout.firstMatch(of: #/Overall exposure level for bimrelay.service: ([0-9.]+)/#)
+        let level = security.stdout.firstMatch(of: #/Overall exposure level for [^:]+: ([0-9.]+)/#)
             .flatMap { Double($0.output.1) }
         #expect(level.map { $0 <= 2.0 } == true, "\(security)")
     }

@@ -215,4 +215,52 @@ struct PostgresClusterTests {
         await receiver.stop()
         await server.dropDatabase(url)
     }
+
+    /// `bimrelay_events_ingested_total{method="newRevision"}` on `relay`'s own `/metrics`.
+    static func ingested(_ relay: RelayProcess) async throws -> Int {
+        let metrics = try await TestHTTP.request("\(relay.baseURL)/metrics").body
+        return metrics.firstMatch(of: #/bimrelay_events_ingested_total\{method="newRevision"\} ([0-9]+)/#)
+            .flatMap { Int($0.output.1) } ?? 0
+    }
+
+    @Test(
+        "deploy/nginx-cluster.conf in front of two relays: calls land on both; with one killed, /json and the WebSocket still answer through nginx and every event is delivered once",
+        .enabled(if: Subprocess.find("nginx") != nil && Subprocess.find("openssl") != nil))
+    func nginxCluster() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let receiver = try await TestReceiver.start()
+        let (url, producer) = try await Self.database(server, receiver: receiver, service: [])
+        let a = try await RelayProcess.start(database: url, arguments: ["--node-id", "a"])
+        let b = try await RelayProcess.start(database: url, arguments: ["--node-id", "b"])
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let nginx = try await DeployTests.Nginx.start(
+            "nginx-cluster.conf", in: folder, upstreams: ["127.0.0.1:8085": a.port, "127.0.0.1:8086": b.port],
+            name: "relay.example.org")
+        defer { nginx.stop() }
+        try await poll(until: "nginx answers /health", timeout: .seconds(20)) {
+            try await nginx.curl(["\(nginx.base)/health"]).stdout.contains(#""status":"ok""#)
+        }
+        let ingest = { (roid: Int) in
+            try await nginx.curl([
+                "\(nginx.base)/json", "--data-binary",
+                BIMserverRequests.newRevision(
+                    userToken: producer, poid: 1, roid: Int64(roid), serviceIdentifier: "bimrelay"),
+            ]).stdout
+        }
+        for roid in 0..<20 { #expect(try await ingest(roid) == #"{"response":{"result":{}}}"#) }
+        let (onA, onB) = (try await Self.ingested(a), try await Self.ingested(b))
+        #expect(onA > 0 && onB > 0 && onA + onB == 20, "a took \(onA), b took \(onB)")
+
+        await a.kill()
+        for roid in 20..<30 { #expect(try await ingest(roid) == #"{"response":{"result":{}}}"#) }
+        let upgrade = try await nginx.upgrade()
+        #expect(upgrade.stdout.hasPrefix("HTTP/1.1 101") && upgrade.stdout.contains(#"{"welcome":"#), "\(upgrade)")
+        try await poll(until: "30 deliveries", timeout: .seconds(20)) { receiver.received.count >= 30 }
+        let ids = receiver.received.compactMap { $0.header("webhook-id") }
+        #expect(ids.count == 30 && Set(ids).count == 30, "\(ids.count) requests, \(Set(ids).count) distinct")
+        _ = await b.terminate()
+        await receiver.stop()
+        await server.dropDatabase(url)
+    }
 }
