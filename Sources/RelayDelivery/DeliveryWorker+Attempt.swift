@@ -37,18 +37,24 @@ extension DeliveryWorker {
         // An ordered service has one delivery in flight, in event order: the claiming loop takes it.
         let continues = transition.slotContinues && !isStopping
         do {
-            var recorded = try await recorder.record(
-                .init(result: result, now: now, continueWith: continues ? delivery.service : nil))
-            // Another relay's transaction made the database give this one up (a deadlock on a
-            // shared database): the same record, in a new transaction, goes through.
-            for retry in 1...3 {
-                guard let failure = recorded.failure as? RelayError, failure.isContention else { break }
+            // Another relay's transaction can make the database give this one up (a deadlock on
+            // a shared database), for this record or for the whole job: the same record, in a
+            // new transaction, goes through.
+            var recorded = AttemptRecorder.Outcome()
+            for retry in 0...3 {
+                let contention: Bool
+                do {
+                    recorded = try await recorder.record(
+                        .init(result: result, now: now, continueWith: continues ? delivery.service : nil))
+                    contention = (recorded.failure as? RelayError)?.isContention == true
+                } catch let error as RelayError where error.isContention && retry < 3 {
+                    contention = true
+                }
+                guard contention, retry < 3 else { break }
                 logger.notice(
                     "recording an attempt met another relay's transaction; trying again",
-                    metadata: ["delivery": "\(delivery.id)", "retry": "\(retry)"])
-                try? await settings.time.sleep(for: .milliseconds(10 * retry))
-                recorded = try await recorder.record(
-                    .init(result: result, now: now, continueWith: continues ? delivery.service : nil))
+                    metadata: ["delivery": "\(delivery.id)", "retry": "\(retry + 1)"])
+                try? await settings.time.sleep(for: .milliseconds(10 * (retry + 1)))
             }
             if let failure = recorded.failure {
                 // The lease will expire and the delivery is tried again: at least once, never lost.

@@ -196,7 +196,7 @@ struct PostgresServeTests {
         let (url, elsewhere) = (try await server.newDatabase(), try await server.newDatabase())
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         let open = { (url: String, node: String) in
-            try await PostgresStorage.open(url: url, mode: .createAndMigrate, node: node, logger: logger)
+            try await PostgresStorage.open(url: url, mode: .createAndMigrate, node: node, serving: true, logger: logger)
         }
         let connected = { (storage: PostgresStorage) in
             try await storage.write { tx in
@@ -223,6 +223,50 @@ struct PostgresServeTests {
         for storage in [namesake, live, a] { await storage.close() }
         await server.dropDatabase(url)
         await server.dropDatabase(elsewhere)
+    }
+
+    @Test(
+        "a second relay process with the same node id on a database is refused (it would take the first one's leases and sockets for its own)"
+    )
+    func duplicateNodeID() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let url = try await server.newDatabase()
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let first = try await PostgresStorage.open(
+            url: url, mode: .createAndMigrate, node: "same", serving: true, logger: logger)
+        let started = ContinuousClock.now
+        let second = try await PostgresStorage.open(
+            url: url, mode: .existing, node: "same", serving: true, logger: logger)
+        await #expect(throws: RelayError.self) { _ = try await second.write { tx in try tx.queue.countsByState() } }
+        await second.close()
+        // The CLI on the relay's own host (same default node id) holds no liveness lock: it works.
+        let cli = try await PostgresStorage.open(url: url, mode: .existing, node: "same", logger: logger)
+        #expect(try await cli.write { tx in try tx.queue.countsByState()["pending"] } == 0)
+        await cli.close()
+        // It waited for the lock first (a lost connection's old session may hold it a moment).
+        #expect(ContinuousClock.now - started >= .seconds(5))
+        let refused = try await RelayExecutable.run(["serve", "--db", url, "--node-id", "not a name!", "--port", "0"])
+        #expect(refused.status != 0 && refused.stderr.contains("--node-id"), "\(refused)")
+        await first.close()
+        await server.dropDatabase(url)
+    }
+
+    @Test("a write refused by the server (a read-only transaction) shows in failingSince until a write goes through")
+    func serverTrouble() async throws {
+        try await StoreBackend.postgres.with { storage in
+            let postgres = try #require(storage as? PostgresStorage)
+            await #expect(throws: RelayError.self) {
+                try await postgres.write { tx in
+                    try postgres.executeForTests(tx, "SET TRANSACTION READ ONLY")
+                    _ = try tx.tokens.issue(user: "u", role: .client, projects: nil, now: Date())
+                }
+            }
+            #expect(postgres.failingSince != nil)
+            _ = try await postgres.write { tx in
+                try tx.tokens.issue(user: "u", role: .client, projects: nil, now: Date())
+            }
+            #expect(postgres.failingSince == nil)
+        }
     }
 
     @Test("a change made through another process wakes the relays at once (NOTIFY), not at their next poll")

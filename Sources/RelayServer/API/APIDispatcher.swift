@@ -199,35 +199,55 @@ public final class APIDispatcher: Sendable {
                 // One call needs no savepoint of its own: the job's savepoint is the call's, and a
                 // failed call is rolled back by throwing its reply out of the job.
                 let single = !request.isMulti
-                let (body, effects) = try await storage.write(ingest: true) { tx in
-                    var context = try self.context(tx: tx, token: token, now: now, rights: rights)
-                    // A key counts only for an authenticated caller, and only within its own keys.
-                    let scope = try idempotencyKey.flatMap { _ in
-                        try self.idempotencyScope(request, tx: tx, context: context)
-                    }
-                    if let idempotencyKey, let scope,
-                        let first = try tx.ingest.idempotentResponse(tokenID: scope, key: idempotencyKey.value)
-                    {
-                        guard Secrets.constantTimeEquals(first.bodyHash, idempotencyKey.bodyHash) else {
-                            throw FailedCall(
-                                body: APIResponse.failure(
-                                    id: request.id,
-                                    .user("Idempotency-Key was first used with another request; nothing was written")
-                                ).serialized)
+                let write = { @Sendable () async throws -> (String, CallContext?) in
+                    try await self.storage.write(ingest: true) { tx in
+                        var context = try self.context(tx: tx, token: token, now: now, rights: rights)
+                        // A key counts only for an authenticated caller, and only within its own keys.
+                        let scope = try idempotencyKey.flatMap { _ in
+                            try self.idempotencyScope(request, tx: tx, context: context)
                         }
-                        return (first.response, CallContext?.none)
+                        if let idempotencyKey, let scope,
+                            let first = try tx.ingest.idempotentResponse(tokenID: scope, key: idempotencyKey.value)
+                        {
+                            guard Secrets.constantTimeEquals(first.bodyHash, idempotencyKey.bodyHash) else {
+                                throw FailedCall(
+                                    body: APIResponse.failure(
+                                        id: request.id,
+                                        .user(
+                                            "Idempotency-Key was first used with another request; nothing was written")
+                                    ).serialized)
+                            }
+                            return (first.response, CallContext?.none)
+                        }
+                        let (reply, failed, succeeded) = try self.run(
+                            request, tx: tx, context: &context, savepoints: !single)
+                        let body = reply.serialized
+                        if single && failed { throw FailedCall(body: body) }
+                        // Only an answer that wrote something is worth replaying; a refused request stores nothing.
+                        if let idempotencyKey, let scope, succeeded {
+                            try tx.ingest.storeIdempotentResponse(
+                                tokenID: scope, key: idempotencyKey.value, bodyHash: idempotencyKey.bodyHash,
+                                response: body, now: now)
+                        }
+                        return (body, context)
                     }
-                    let (reply, failed, succeeded) = self.run(request, tx: tx, context: &context, savepoints: !single)
-                    let body = reply.serialized
-                    if single && failed { throw FailedCall(body: body) }
-                    // Only an answer that wrote something is worth replaying; a refused request stores nothing.
-                    if let idempotencyKey, let scope, succeeded {
-                        try tx.ingest.storeIdempotentResponse(
-                            tokenID: scope, key: idempotencyKey.value, bodyHash: idempotencyKey.bodyHash,
-                            response: body, now: now)
-                    }
-                    return (body, context)
                 }
+                // Two relays' transactions on a shared database can deadlock; the one PostgreSQL
+                // gives up rolled back whole, and is written again (a few times at most).
+                var attempt = 0
+                var written: (String, CallContext?)?
+                while written == nil {
+                    do {
+                        written = try await write()
+                    } catch let error as RelayError where error.isContention && attempt < 3 {
+                        attempt += 1
+                        logger.notice(
+                            "a write met another relay's transaction; trying again", metadata: ["attempt": "\(attempt)"]
+                        )
+                        try? await time.sleep(for: .milliseconds(10 * attempt))
+                    }
+                }
+                let (body, effects) = written!
                 if let effects {
                     for method in effects.ingested { metrics.eventIngested(method.rawValue) }
                 }
@@ -235,7 +255,7 @@ public final class APIDispatcher: Sendable {
             }
             let body = try await storage.read { tx in
                 var context = try self.context(tx: tx, token: token, now: now, rights: rights)
-                return self.run(request, tx: tx, context: &context, savepoints: false).reply.serialized
+                return try self.run(request, tx: tx, context: &context, savepoints: false).reply.serialized
             }
             return Answer(status: 200, body: body)
         } catch let failed as FailedCall {
@@ -281,9 +301,12 @@ public final class APIDispatcher: Sendable {
 
     /// Runs every call and builds the reply; an invalid envelope token fails every call.
     /// - Returns: the reply, whether any call failed, and whether any succeeded.
+    /// Runs the request's calls; a call's error becomes its exception reply, except a database
+    /// contention (``RelayError/isContention``), which fails the whole request so that it can be
+    /// written again in a new transaction.
     private func run(
         _ request: APIRequest, tx: any StoreTransaction, context: inout CallContext, savepoints: Bool
-    ) -> (reply: JSONValue, failed: Bool, succeeded: Bool) {
+    ) throws(RelayError) -> (reply: JSONValue, failed: Bool, succeeded: Bool) {
         let tokenRefused = request.token != nil && context.credential == nil
         var outcomes: [Result<JSONValue, APIException>] = []
         for call in request.calls {
@@ -291,7 +314,11 @@ public final class APIDispatcher: Sendable {
                 outcomes.append(.failure(.invalidToken()))
                 continue
             }
-            outcomes.append(call.flatMap { call in perform(call, tx: tx, context: &context, savepoint: savepoints) })
+            switch call {
+            case .success(let call):
+                outcomes.append(try perform(call, tx: tx, context: &context, savepoint: savepoints))
+            case .failure(let exception): outcomes.append(.failure(exception))
+            }
         }
         let reply =
             request.isMulti
@@ -302,7 +329,7 @@ public final class APIDispatcher: Sendable {
 
     private func perform(
         _ call: APICall, tx: any StoreTransaction, context: inout CallContext, savepoint: Bool
-    ) -> Result<JSONValue, APIException> {
+    ) throws(RelayError) -> Result<JSONValue, APIException> {
         guard let interface = RelayInterface(name: call.interface) else {
             return .failure(.user("No service found with name \(call.interface)"))
         }
@@ -325,6 +352,8 @@ public final class APIDispatcher: Sendable {
         } catch let exception as APIException {
             logger.info("call refused", metadata: ["method": "\(call.method)", "reason": "\(exception.message)"])
             return .failure(exception)
+        } catch let error as RelayError where error.isContention {
+            throw error
         } catch let error as RelayError {
             logger.info("call refused", metadata: ["method": "\(call.method)", "reason": "\(error.message)"])
             return .failure(

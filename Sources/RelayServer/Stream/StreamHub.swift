@@ -14,6 +14,9 @@ import Synchronization
 /// every socket looks at the store for both.
 public final class StreamHub: Service, Sendable {
     private let connections = Mutex<[Int64: StreamConnection]>([:])
+    /// The newest generation another relay attached each endpoint at, from its notices: a local
+    /// socket of an older generation that attaches after the notice arrived closes at once.
+    private let takenElsewhere = Mutex<[Int64: Int64]>([:])
     private let storage: any RelayStorage
     private let time: RelayTime
     let metrics: RelayMetrics
@@ -33,12 +36,24 @@ public final class StreamHub: Service, Sendable {
     /// Endpoints with an open socket.
     public var openEndpoints: Int { connections.withLock { $0.count } }
 
-    /// Routes `connection` the frames of `endpointID`; a socket already attached to it is closed.
+    /// Routes `connection` the frames of `endpointID`; of two sockets of the endpoint, the older
+    /// connection (generation) is closed, as is one that another relay has taken over since.
     func attach(_ connection: StreamConnection, endpointID: Int64) {
-        let previous = connections.withLock { $0.updateValue(connection, forKey: endpointID) }
-        if let previous, previous !== connection {
-            previous.offer([.close(.normalClosure, "endpoint resumed on another connection")])
+        let generation = connection.generation.load(ordering: .relaxed)
+        let elsewhere = takenElsewhere.withLock { $0[endpointID] ?? 0 }
+        let closing = connections.withLock { connections -> StreamConnection? in
+            // Another relay attached it after this socket did (its notice came first).
+            if generation < elsewhere { return connection }
+            if let previous = connections[endpointID], previous !== connection {
+                // Two sockets here: the newer connection wins, whichever attaches last.
+                if previous.generation.load(ordering: .relaxed) > generation { return connection }
+                connections[endpointID] = connection
+                return previous
+            }
+            connections[endpointID] = connection
+            return nil
         }
+        closing?.offer([.close(.normalClosure, "endpoint resumed on another connection")])
     }
 
     /// Stops routing to `connection`.
@@ -61,6 +76,11 @@ public final class StreamHub: Service, Sendable {
     /// Closes the socket of `endpointID` here if it is older than connection `generation`
     /// (which attached on another relay).
     func takenOver(_ endpointID: Int64, generation: Int64) {
+        takenElsewhere.withLock { taken in
+            // Bounded: endpoints come and go; the marks only matter for a moment.
+            if taken.count >= 100_000 { taken.removeAll(keepingCapacity: true) }
+            taken[endpointID] = max(taken[endpointID] ?? 0, generation)
+        }
         let stale = connections.withLock { connections -> StreamConnection? in
             guard let connection = connections[endpointID],
                 connection.generation.load(ordering: .relaxed) < generation
@@ -72,7 +92,9 @@ public final class StreamHub: Service, Sendable {
     }
 
     /// What notifications from other relays may have said while they could not be heard: every
-    /// socket reads what is stored for it, and sockets whose endpoint attached elsewhere close.
+    /// socket reads what is stored for it; a socket whose endpoint attached elsewhere, or that the
+    /// store no longer takes for connected (the other relays took this one for gone while its
+    /// connection to the database was lost), closes, and its client resumes.
     func resync() async {
         let local = connections.withLock { $0.map { ($0.key, $0.value) } }
         guard !local.isEmpty else { return }
@@ -81,7 +103,17 @@ public final class StreamHub: Service, Sendable {
         guard
             let records = try? await storage.read({ tx in try ids.compactMap { try tx.stream.endpoint(id: $0) } })
         else { return }
-        for record in records { takenOver(record.id, generation: record.generation) }
+        for record in records {
+            let stale = connections.withLock { connections -> StreamConnection? in
+                guard let connection = connections[record.id] else { return nil }
+                let generation = connection.generation.load(ordering: .relaxed)
+                guard record.generation > generation || (!record.connected && record.generation == generation)
+                else { return nil }
+                connections[record.id] = nil
+                return connection
+            }
+            stale?.offer([.close(.normalClosure, "endpoint resumed on another connection")])
+        }
     }
 
     /// Hands committed frames to the connected endpoints; never blocks.

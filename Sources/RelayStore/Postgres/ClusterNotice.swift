@@ -60,6 +60,9 @@ struct ClusterNotice: Sendable, Equatable {
                 size += pair.utf8.count
                 end += 1
             }
+            // Not even one mark fits beside the head (a node id far longer than the relay
+            // allows): the rest go unsaid; the other relays' resync still finds the frames.
+            guard end > start || flags else { break }
             result.append(payload(flags: flags, frames: frames[start..<end]))
             flags = false
             start = end

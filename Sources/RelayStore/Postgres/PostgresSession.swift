@@ -199,6 +199,7 @@ final class PostgresSession: Sendable {
                 if tx.failed != nil {
                     // The only step threw: nothing of it stays.
                     try tx.execute("ROLLBACK")
+                    trouble(tx.troubled)
                     for completion in completions { completion() }
                     return
                 }
@@ -213,7 +214,9 @@ final class PostgresSession: Sendable {
                     $0.jobs += jobs.count
                     $0.largestBatch = max($0.largestBatch, jobs.count)
                 }
-                trouble(false)
+                // A step that failed in the server (a read-only standby, a full disk) is trouble
+                // even when the (then empty) commit went through.
+                trouble(tx.troubled)
                 committed(tx)
                 for completion in completions { completion() }
             } catch {

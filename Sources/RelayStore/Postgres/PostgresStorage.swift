@@ -22,7 +22,9 @@ public final class PostgresStorage: RelayStorage {
     private let hub: SignalHub
     private let trouble: Trouble
 
-    private init(configuration: PostgresConnection.Configuration, location: String, node: String, logger: Logger) {
+    private init(
+        configuration: PostgresConnection.Configuration, location: String, node: String, serving: Bool, logger: Logger
+    ) {
         self.location = location
         self.node = node
         self.logger = logger
@@ -32,20 +34,35 @@ public final class PostgresStorage: RelayStorage {
         self.configuration = configuration
         let hub = SignalHub()
         let trouble = Trouble()
+        let reconnected = Atomic<Bool>(false)
         self.hub = hub
         self.trouble = trouble
         writer = PostgresSession(
             configuration: configuration, label: "pg-writer", node: node, logger: logger,
             prepare: { connection in
-                // The writer's connection holds this relay's liveness lock while it lives (see ``gone(_:tx:)``).
+                // The writer's connection holds this relay's liveness lock while it lives (see
+                // ``gone(_:tx:)``); no write runs without it. After a lost connection the old
+                // session may hold it a moment longer: try for 10 s, then refuse (another relay
+                // with the same node id is the likely cause).
+                // Only a serving relay has one: the CLI, run next to it under the same node id,
+                // holds no lease and no socket.
+                guard serving else { return }
                 let key = Self.livenessKey(node)
-                let taken = try connection.query("SELECT pg_try_advisory_lock(\(key)) AS taken", logger: logger)
-                    .wait().rows.first?.makeRandomAccess()["taken"].decode(Bool.self)
-                if taken != true {
-                    logger.error(
-                        "another relay process on this database runs with the same node id: give each its own --node-id",
-                        metadata: ["node": "\(node)"])
+                var taken = false
+                for _ in 0..<100 where !taken {
+                    taken =
+                        try connection.query("SELECT pg_try_advisory_lock(\(key)) AS taken", logger: logger).wait()
+                        .rows.first?.makeRandomAccess()["taken"].decode(Bool.self) ?? false
+                    if !taken { Thread.sleep(forTimeInterval: 0.1) }
                 }
+                guard taken else {
+                    throw RelayError.database(
+                        "another relay process on this database runs with node id \(node): give each its own --node-id"
+                    )
+                }
+                // Another connection before this one: while it was gone the other relays may have
+                // taken this relay's sockets for dropped; the stream hub checks them.
+                if reconnected.exchange(true, ordering: .relaxed) { hub.emit([.resync]) }
             },
             committed: { tx in hub.emit(tx.raised) },
             trouble: { failing in trouble.since.withLock { $0 = failing ? ($0 ?? Date()) : nil } })
@@ -69,9 +86,10 @@ public final class PostgresStorage: RelayStorage {
     /// Connects to the database at `url` and, per `mode`, migrates it (under an advisory lock, so
     /// several relays may start at once) or checks that it is at this binary's schema version.
     public static func open(
-        url: String, mode: RelayDatabase.OpenMode, node: String = RelayConfiguration.hostName, logger: Logger
+        url: String, mode: RelayDatabase.OpenMode, node: String = RelayConfiguration.hostName, serving: Bool = false,
+        logger: Logger
     ) async throws -> PostgresStorage {
-        let storage = try await connect(url: url, node: node, logger: logger)
+        let storage = try await connect(url: url, node: node, serving: serving, logger: logger)
         do {
             switch mode {
             case .createAndMigrate:
@@ -90,11 +108,14 @@ public final class PostgresStorage: RelayStorage {
     }
 
     /// Connects to the database at `url` as relay `node` (nothing is checked or migrated: see ``migrate()``).
+    /// - Parameter serving: a relay that serves (`bimrelay serve`) holds its liveness lock on its
+    ///   writer connection, so the others can tell when it is gone; the CLI does not.
     public static func connect(
-        url: String, node: String = RelayConfiguration.hostName, logger: Logger
+        url: String, node: String = RelayConfiguration.hostName, serving: Bool = false, logger: Logger
     ) async throws -> PostgresStorage {
         let (configuration, location) = try parse(url)
-        return PostgresStorage(configuration: configuration, location: location, node: node, logger: logger)
+        return PostgresStorage(
+            configuration: configuration, location: location, node: node, serving: serving, logger: logger)
     }
 
     /// Creates (or, with `drop`, removes) database `name` on the server of `url` and returns its
@@ -350,6 +371,13 @@ public final class PostgresStorage: RelayStorage {
                 """
             ).map { try $0["key"].decode(Int64.self) })
         return nodes.filter { !live.contains(livenessKey($0)) }
+    }
+
+    /// Runs `sql` in `tx` (a transaction of this storage): for tests that need a statement no
+    /// store offers (`SET TRANSACTION READ ONLY`).
+    public func executeForTests(_ tx: any StoreTransaction, _ sql: String) throws {
+        guard let tx = tx as? PostgresTransaction else { throw RelayError.database("not a PostgreSQL transaction") }
+        try tx.execute(PostgresQuery(unsafeSQL: sql))
     }
 
     /// Finishes the submitted work and closes both connections.

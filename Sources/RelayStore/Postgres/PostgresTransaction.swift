@@ -22,6 +22,9 @@ final class PostgresTransaction: StoreTransaction {
     private(set) var statements = 0
     /// What the transaction's only write step threw (the batch then rolls back).
     var failed: (any Error)?
+    /// Whether a statement failed in the server or the connection (not a refused value: a
+    /// constraint, SQLSTATE class 23, or another transaction's lock, class 40), for `/health`.
+    private(set) var troubled = false
     private var savepoints = 0
 
     init(connection: PostgresConnection, logger: Logger, node: String) {
@@ -37,7 +40,7 @@ final class PostgresTransaction: StoreTransaction {
         do {
             return try connection.query(query, logger: logger).wait().rows.map { $0.makeRandomAccess() }
         } catch {
-            throw PostgresStorage.translate(error, location: "PostgreSQL")
+            throw failure(error)
         }
     }
 
@@ -48,8 +51,17 @@ final class PostgresTransaction: StoreTransaction {
         do {
             return try connection.query(query, logger: logger).wait().metadata.rows ?? 0
         } catch {
-            throw PostgresStorage.translate(error, location: "PostgreSQL")
+            throw failure(error)
         }
+    }
+
+    /// `error` as the stores throw it, noting whether it means trouble with the database.
+    private func failure(_ error: any Error) -> any Error {
+        if let error = error as? PSQLError {
+            let state = error.serverInfo?[.sqlState] ?? ""
+            if !state.hasPrefix("23") && !state.hasPrefix("40") { troubled = true }
+        }
+        return PostgresStorage.translate(error, location: "PostgreSQL")
     }
 
     /// The first row, or nil.

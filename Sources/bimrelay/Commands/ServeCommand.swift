@@ -40,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
         let runtime: RelayRuntime
         if PostgresStorage.isURL(configuration.databasePath) {
             let storage = try await PostgresStorage.connect(
-                url: configuration.databasePath, node: configuration.resolvedNodeID, logger: logger)
+                url: configuration.databasePath, node: configuration.resolvedNodeID, serving: true, logger: logger)
             for migration in try await storage.migrate() {
                 logger.notice(
                     "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])

@@ -267,6 +267,15 @@ struct ServeOptions: ParsableArguments {
             try reader.duration(upstreamAuthCache, "BIMRELAY_UPSTREAM_AUTH_CACHE", "--upstream-auth-cache")
             ?? c.upstreamAuthCache
         c.nodeID = reader.text(nodeID, "BIMRELAY_NODE_ID").flatMap { $0.isEmpty ? nil : $0 }
+        // It names the relay in every lease, socket, notice and `application_name` (63 bytes).
+        let node = c.resolvedNodeID
+        guard node.utf8.count <= 63,
+            node.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+        else {
+            throw RelayError.invalidArgument(
+                "--node-id \(node.prefix(80)): at most 63 letters, digits, '.', '_' or '-' (BIMRELAY_NODE_ID; default: the host name)"
+            )
+        }
         return c
     }
 
