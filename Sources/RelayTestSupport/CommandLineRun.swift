@@ -88,7 +88,7 @@ public enum Subprocess {
 
     private static func readToEnd(_ handle: FileHandle) async -> Data {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
+            DispatchQueue.global().async { continuation.resume(returning: ProcessLaunch.readToEnd(handle)) }
         }
     }
 
@@ -115,5 +115,23 @@ extension RelayExecutable {
         let migrated = try await run(["migrate", "--db", db])
         guard migrated.status == 0 else { throw CommandResult.CommandError.notAnObject("migrate failed: \(migrated)") }
         return (db, try await issueToken(db: db, user: "bim", role: "producer"))
+    }
+}
+
+/// Reading child processes' pipes safely from many tests at once.
+public enum ProcessLaunch {
+    /// Everything until end of file; a read interrupted by a signal is read again
+    /// (`readDataToEndOfFile()` stops the process on EINTR, a child exiting meanwhile sends SIGCHLD).
+    public static func readToEnd(_ handle: FileHandle) -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                data.append(contentsOf: buffer[0..<count])
+            } else if count == 0 || errno != EINTR {
+                return data
+            }
+        }
     }
 }

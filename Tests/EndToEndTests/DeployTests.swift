@@ -42,6 +42,59 @@ struct DeployTests {
         #expect(level.map { $0 <= 2.0 } == true, "\(security)")
     }
 
+    @Test(
+        "grafana-dashboard.json: every panel on the Prometheus input, every series it queries is one a relay exports (seen on a relay's /metrics after an ingest and a delivery)"
+    )
+    func grafanaDashboard() async throws {
+        let dashboard = try JSONValue.parse(try Self.deployFile("grafana-dashboard.json"))
+        guard case .array(let panels)? = dashboard["panels"] else {
+            Issue.record("no panels")
+            return
+        }
+        #expect(panels.count >= 10)
+        var expressions: [String] = []
+        for panel in panels {
+            #expect(panel["datasource"]?["uid"] == "${DS_PROMETHEUS}", "\(panel["title"]?.serialized ?? "")")
+            guard case .array(let targets)? = panel["targets"] else { continue }
+            expressions += targets.compactMap { $0["expr"]?.stringValue }
+        }
+        let series = Set(expressions.flatMap { $0.matches(of: #/bimrelay_[a-z_]+/#).map { String($0.output) } })
+        #expect(series.count >= 12, "\(series)")
+
+        // A relay that took an event, delivered it, and pushed it to a socket.
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let (db, producer) = try await RelayExecutable.prepareDatabase(in: folder)
+        let receiver = try await TestReceiver.start()
+        let added = try await RelayExecutable.run([
+            "service", "add", "--identifier", "svc", "--name", "S", "--url", receiver.url, "--trigger", "NEW_REVISION",
+            "--db", db,
+        ])
+        #expect(added.status == 0, "\(added)")
+        let relay = try await RelayProcess.start(database: db)
+        let body = BIMserverRequests.newRevision(userToken: producer, poid: 1, roid: 2, serviceIdentifier: "bimrelay")
+        _ = try await TestHTTP.request("\(relay.baseURL)/json", method: "POST", body: body)
+        // Recorded (the attempt's duration goes into its histogram then), not only received.
+        var scraped = ""
+        try await poll(until: "delivered and recorded") {
+            scraped = try await TestHTTP.request("\(relay.baseURL)/metrics").body
+            return scraped.contains(#"bimrelay_deliveries_total{outcome="delivered"} 1"#)
+        }
+        let exported = Set(scraped.matches(of: #/(?m)^(bimrelay_[a-z_]+)/#).map { String($0.output.1) })
+        for name in series.sorted() where !name.hasPrefix("bimrelay_database_") {
+            #expect(exported.contains(name), "the dashboard queries \(name); /metrics has \(exported.sorted())")
+        }
+        // The PostgreSQL ones (exported by a relay on PostgreSQL only) are the relay's own names.
+        let declared = try String(
+            contentsOf: DocsTests.root.appendingPathComponent("Sources/RelayCore/RelayMetrics.swift"), encoding: .utf8)
+        for name in series where name.hasPrefix("bimrelay_database_") {
+            let base = name.replacing(#/_(bucket|sum|count)$/#, with: "")
+            #expect(declared.contains("\"\(base)\""), "\(name) is not a metric of the relay")
+        }
+        #expect(await relay.terminate() == 0)
+        await receiver.stop()
+    }
+
     @Test("bimrelay.env.example and docs/operations.md name every setting; the example's values start a relay")
     func environmentExample() async throws {
         let variables = try await Self.settingVariables()

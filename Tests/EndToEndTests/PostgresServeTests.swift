@@ -8,6 +8,8 @@ import Testing
 /// The relay on PostgreSQL, as an admin runs it: the CLI and `serve` with `--db postgres://…`.
 @Suite(
     "PostgreSQL backend",
+    // One at a time: several run relay processes (see PostgresClusterTests).
+    .serialized,
     .enabled(
         if: TemporaryPostgres.unavailableReason == nil || ProcessInfo.processInfo.environment["CI"] == "true",
         "PostgreSQL is not installed (scripts/install-deps installs it)"))

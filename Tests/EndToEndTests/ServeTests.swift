@@ -112,7 +112,7 @@ struct ServeTests {
             let out = Pipe()
             process.standardOutput = out
             try process.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let text = String(decoding: ProcessLaunch.readToEnd(out.fileHandleForReading), as: UTF8.self)
             process.waitUntilExit()
             #expect(process.terminationStatus == 0)
             #expect(text == "0\nsvc\n")

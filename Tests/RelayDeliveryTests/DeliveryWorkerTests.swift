@@ -166,6 +166,8 @@ struct DeliveryWorkerTests {
                     try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
                 } == 64
             }
+            // The recorder counts a job once its write has returned, just after the commit.
+            try await poll(until: "all counted") { relay.runtime.worker.recordStatistics.attempts == 64 }
             let after = relay.sqlite.writeStatistics
             let records = relay.runtime.worker.recordStatistics
             #expect(Set(receiver.received.compactMap { $0.header("webhook-id") }).count == 64)
@@ -313,9 +315,16 @@ struct DeliveryWorkerTests {
         try await withTestRelay { relay in
             let producer = try await relay.issueToken(role: .producer)
             try await relay.addService("svc", url: receiver.url) { $0.maxInFlight = 2 }
-            receiver.setFallback(.init(delay: .milliseconds(200)))
-            for roid in 1...8 { try await relay.ingestNewRevision(producer: producer, roid: Int64(roid)) }
-            try await poll(until: "all delivered") {
+            // Each answer takes a second and the 8 events arrive at once, so the slots are full
+            // however slowly a busy machine takes the ingests.
+            receiver.setFallback(.init(delay: .seconds(1)))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for roid in 1...8 {
+                    group.addTask { try await relay.ingestNewRevision(producer: producer, roid: Int64(roid)) }
+                }
+                try await group.waitForAll()
+            }
+            try await poll(until: "all delivered", timeout: .seconds(30)) {
                 try await relay.count("deliveries", where: "state = 'delivered'") == 8
             }
             #expect(receiver.maxConcurrent == 2)

@@ -407,16 +407,18 @@ struct GatewayTests {
         try await withTestRelay(
             configure: {
                 $0.upstream = "http://127.0.0.1:\(closedPort)"
-                $0.upstreamTimeout = .seconds(5)
+                $0.upstreamTimeout = .seconds(30)
             },
             { relay in
                 let started = ContinuousClock.now
-                let forwarded = try await relay.json(Self.call("ServiceInterface", "getAllProjects", token: "t"))
+                let forwarded = try await relay.json(
+                    Self.call("ServiceInterface", "getAllProjects", token: "t"), timeout: .seconds(40))
                 #expect(forwarded.status == 502)
                 let exception = try JSONValue.parse(forwarded.body)["response"]?["exception"]
                 #expect(exception?["__type"] == "ServerException")
                 #expect(exception?["message"]?.stringValue?.hasPrefix("BIMserver did not answer the relay") == true)
-                #expect(ContinuousClock.now - started < .seconds(5))
+                // Refused at once, not after the timeout (even on a machine slowed by other tests).
+                #expect(ContinuousClock.now - started < .seconds(15))
                 // A BIMserver token cannot be checked: said so, nothing accepted.
                 let owned = try await Self.registry(relay, "getProgressTopicsOnServer", token: "bimserver-token")
                 #expect(owned.status == 502)

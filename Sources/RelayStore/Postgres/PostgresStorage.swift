@@ -34,7 +34,6 @@ public final class PostgresStorage: RelayStorage {
         self.configuration = configuration
         let hub = SignalHub()
         let trouble = Trouble()
-        let reconnected = Atomic<Bool>(false)
         self.hub = hub
         self.trouble = trouble
         writer = PostgresSession(
@@ -62,7 +61,7 @@ public final class PostgresStorage: RelayStorage {
                 }
                 // Another connection before this one: while it was gone the other relays may have
                 // taken this relay's sockets for dropped; the stream hub checks them.
-                if reconnected.exchange(true, ordering: .relaxed) { hub.emit([.resync]) }
+                if trouble.connected.exchange(true, ordering: .relaxed) { hub.emit([.resync]) }
             },
             committed: { tx in hub.emit(tx.raised) },
             trouble: { failing in trouble.since.withLock { $0 = failing ? ($0 ?? Date()) : nil } })
@@ -292,9 +291,12 @@ public final class PostgresStorage: RelayStorage {
 
     public var failingSince: Date? { trouble.since.withLock { $0 } }
 
-    /// Since when writes have been failing in the server or the connection; nil while they succeed.
+    /// Since when writes have been failing in the server or the connection (nil while they
+    /// succeed), and whether the writer has had a connection before. A class: the writer's hooks
+    /// keep it (a `Mutex` or `Atomic` must not be captured from the stack).
     private final class Trouble: Sendable {
         let since = Mutex<Date?>(nil)
+        let connected = Atomic<Bool>(false)
     }
 
     public func schemaVersion() async throws -> Int {
