@@ -43,7 +43,7 @@ public final class RelayProcess: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ProcessLaunch.run(process)
 
         let reader = LineReader(handle: out.fileHandleForReading)
         let deadline = ContinuousClock.now + timeout

@@ -53,7 +53,7 @@ public final class TemporaryPostgres: Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: folder.path("server.log")))
         postgres.standardOutput = log
         postgres.standardError = log
-        try postgres.run()
+        try ProcessLaunch.run(postgres)
         let deadline = ContinuousClock.now + .seconds(30)
         while (try? await run(["\(binaries)/pg_isready", "-q", "-h", "127.0.0.1", "-p", "\(port)"])) == nil {
             guard ContinuousClock.now < deadline, postgres.isRunning else {
@@ -72,7 +72,7 @@ public final class TemporaryPostgres: Sendable {
             ])
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
-            try? process.run()
+            try? ProcessLaunch.run(process)
             process.waitUntilExit()
         }
         return server
@@ -123,7 +123,7 @@ public final class TemporaryPostgres: Sendable {
             (continuation: CheckedContinuation<Int32, any Error>) in
             process.terminationHandler = { process in continuation.resume(returning: process.terminationStatus) }
             do {
-                try process.run()
+                try ProcessLaunch.run(process)
             } catch {
                 process.terminationHandler = nil
                 continuation.resume(throwing: error)

@@ -293,7 +293,7 @@ struct AdminCommandTests {
         process.arguments = ["migrate", "--db", "x.sqlite"]
         process.currentDirectoryURL = alone.url
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try ProcessLaunch.run(process)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         let database = try RelayDatabase.open(path: alone.path("x.sqlite"), mode: .existing)

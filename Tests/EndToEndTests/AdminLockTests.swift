@@ -18,7 +18,7 @@ struct AdminLockTests {
             process.arguments = [database]
             process.standardInput = input
             process.standardOutput = output
-            try process.run()
+            try ProcessLaunch.run(process)
             input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'locked';\n".utf8))
             // The SELECT answers only once BEGIN IMMEDIATE holds the lock.
             var seen = Data()

@@ -185,7 +185,7 @@ struct DeployTests {
             // Not the test's own stdout: `swift test` waits for every holder of that pipe to close it.
             nginx.standardOutput = FileHandle.nullDevice
             nginx.standardError = FileHandle.nullDevice
-            try nginx.run()
+            try ProcessLaunch.run(nginx)
             return Nginx(process: nginx, https: https, http: http)
         }
 

@@ -111,7 +111,7 @@ struct ServeTests {
             process.arguments = [db, "select count(*) from queue_overview; select identifier from services;"]
             let out = Pipe()
             process.standardOutput = out
-            try process.run()
+            try ProcessLaunch.run(process)
             let text = String(decoding: ProcessLaunch.readToEnd(out.fileHandleForReading), as: UTF8.self)
             process.waitUntilExit()
             #expect(process.terminationStatus == 0)

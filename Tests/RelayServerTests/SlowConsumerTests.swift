@@ -47,7 +47,7 @@ struct SlowConsumerTests {
                 python.arguments = ["python3", script, String(relay.port), viewer]
                 let out = Pipe()
                 python.standardOutput = out
-                try python.run()
+                try ProcessLaunch.run(python)
                 defer { kill(python.processIdentifier, SIGKILL) }
                 let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
                 let stalled = try #require(Int64(line.trimmingCharacters(in: .whitespacesAndNewlines)))
