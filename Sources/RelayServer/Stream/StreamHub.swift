@@ -53,7 +53,21 @@ public final class StreamHub: Service, Sendable {
             connections[endpointID] = connection
             return nil
         }
-        closing?.offer([.close(.normalClosure, "endpoint resumed on another connection")])
+        closing?.offer([Self.resumedElsewhere])
+    }
+
+    /// What a socket is told when a newer connection of its endpoint (here or on another relay) took over.
+    static let resumedElsewhere = StreamConnection.Item.close(.normalClosure, "endpoint resumed on another connection")
+
+    /// Stops routing to the socket of `endpointID` and closes it, if `stale` says so of its generation.
+    private func close(_ endpointID: Int64, ifStale stale: (_ generation: Int64) -> Bool) {
+        let closing = connections.withLock { connections -> StreamConnection? in
+            guard let connection = connections[endpointID], stale(connection.generation.load(ordering: .relaxed))
+            else { return nil }
+            connections[endpointID] = nil
+            return connection
+        }
+        closing?.offer([Self.resumedElsewhere])
     }
 
     /// Stops routing to `connection`.
@@ -81,14 +95,7 @@ public final class StreamHub: Service, Sendable {
             if taken.count >= 100_000 { taken.removeAll(keepingCapacity: true) }
             taken[endpointID] = max(taken[endpointID] ?? 0, generation)
         }
-        let stale = connections.withLock { connections -> StreamConnection? in
-            guard let connection = connections[endpointID],
-                connection.generation.load(ordering: .relaxed) < generation
-            else { return nil }
-            connections[endpointID] = nil
-            return connection
-        }
-        stale?.offer([.close(.normalClosure, "endpoint resumed on another connection")])
+        close(endpointID) { $0 < generation }
     }
 
     /// What notifications from other relays may have said while they could not be heard: every
@@ -104,15 +111,7 @@ public final class StreamHub: Service, Sendable {
             let records = try? await storage.read({ tx in try ids.compactMap { try tx.stream.endpoint(id: $0) } })
         else { return }
         for record in records {
-            let stale = connections.withLock { connections -> StreamConnection? in
-                guard let connection = connections[record.id] else { return nil }
-                let generation = connection.generation.load(ordering: .relaxed)
-                guard record.generation > generation || (!record.connected && record.generation == generation)
-                else { return nil }
-                connections[record.id] = nil
-                return connection
-            }
-            stale?.offer([.close(.normalClosure, "endpoint resumed on another connection")])
+            close(record.id) { record.generation > $0 || (!record.connected && record.generation == $0) }
         }
     }
 
