@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .target(
@@ -84,6 +85,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ]
         ),
         // A relay started in this process, for the tests and `bimrelay bench`.
@@ -93,6 +95,9 @@ let package = Package(
                 "RelayCore", "RelayStore", "RelayServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -152,14 +157,14 @@ let package = Package(
         .testTarget(
             name: "RelayServerTests",
             dependencies: [
-                "RelayCore", "RelayStore", "RelayServer", "RelayTestSupport",
+                "RelayCore", "RelayStore", "RelayServer", "RelayTestSupport", "RelayHarness",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "bimrelay", "RelayCore", "RelayStore", "RelayTestSupport",
+                "bimrelay", "RelayCore", "RelayStore", "RelayTestSupport", "RelayHarness",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

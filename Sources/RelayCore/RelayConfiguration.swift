@@ -75,6 +75,11 @@ public struct RelayConfiguration: Sendable, Equatable {
     /// mixed envelope's reply, or its own questions); replies forwarded whole are streamed, not read.
     public static let upstreamMaxReplyBytes = 64 << 20
 
+    /// An admin console session unused this long is signed out.
+    public static let defaultConsoleSessionIdle = Duration.seconds(30 * 60)
+    /// An admin console session ends this long after sign-in, however busy.
+    public static let consoleSessionLifetime = Duration.seconds(12 * 3600)
+
     /// The SQLite file.
     public var databasePath = defaultDatabasePath
     /// How commits are synced.
@@ -158,6 +163,10 @@ public struct RelayConfiguration: Sendable, Equatable {
         guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+    /// Whether `/admin` serves the admin console (off: `/admin` is not found).
+    public var adminConsole = false
+    /// See ``defaultConsoleSessionIdle``.
+    public var consoleSessionIdle = defaultConsoleSessionIdle
     /// When set, `GET /metrics` answers only `Authorization: Bearer <this>` (kept as its SHA-256).
     public var metricsTokenHash: String?
     /// Log lines as text (swift-log's format) or one JSON object per line.

@@ -34,6 +34,8 @@ public struct RelayError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Whether the database gave the statement up because of another transaction: trying the
     /// write again, in a new transaction, is safe.
     public var isContention: Bool { code == .contention }
+    /// Whether the store failed (not the request): the database, or contention that outlasted the retries.
+    public var isDatabaseFault: Bool { code == .database || code == .contention }
 
     /// A value the caller gave is malformed or out of range.
     public static func invalidArgument(_ message: String) -> RelayError { .init(.invalidArgument, message) }

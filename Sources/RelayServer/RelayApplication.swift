@@ -94,10 +94,16 @@ public struct RelayRuntime: Sendable {
 
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: BIMserverCORSMiddleware(allowedOrigins: configuration.allowedOrigins))
-        HealthController(
+        let health = HealthController(
             storage: storage, worker: worker, hub: streamHub, metrics: metrics,
-            unhealthyAfter: configuration.unhealthyAfter
-        ).addRoutes(to: router)
+            unhealthyAfter: configuration.unhealthyAfter)
+        health.addRoutes(to: router)
+        if configuration.adminConsole {
+            ConsoleController(
+                storage: storage, health: health, publicURL: publicURL, idle: configuration.consoleSessionIdle,
+                logger: logger, time: time
+            ).addRoutes(to: router)
+        }
         MetricsController(
             storage: storage, registry: metricsRegistry, metrics: metrics, hub: streamHub,
             tokenHash: configuration.metricsTokenHash

@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// (`--endpoint-retention`), frames beyond `--max-frames-per-endpoint`, and progress topics closed
 /// longer than the endpoint retention or without an update for the delivered retention, and the
 /// rows of BIMserver tokens (gateway mode; one per notification's callback token) unused for the
-/// endpoint retention.
+/// endpoint retention, and expired admin console sessions.
 ///
 /// Each batch is one job among the ingest jobs of a group-commit transaction, so a large purge
 /// never stalls ingest; a pass repeats batches until nothing is left, then sleeps
@@ -34,9 +34,13 @@ public final class Retention: Service, Sendable {
         public var topics = 0
         /// BIMserver tokens (gateway mode) unused for the endpoint retention, with no endpoint or open topic.
         public var upstreamTokens = 0
+        /// Expired admin console sessions.
+        public var consoleSessions = 0
 
         /// Every row deleted.
-        public var total: Int { deliveries + events + idempotencyKeys + endpoints + frames + topics + upstreamTokens }
+        public var total: Int {
+            deliveries + events + idempotencyKeys + endpoints + frames + topics + upstreamTokens + consoleSessions
+        }
     }
 
     /// A write-ahead log larger than this is truncated after a pass. SQLite's automatic checkpoints
@@ -131,6 +135,7 @@ public final class Retention: Service, Sendable {
         removed.upstreamTokens = try await drain { tx, limit in
             try tx.retention.pruneUpstreamTokens(unusedSince: dropped, limit: limit)
         }
+        removed.consoleSessions = try await drain { tx, limit in try tx.console.pruneSessions(now: now, limit: limit) }
         return removed
     }
 

@@ -212,7 +212,7 @@ struct DeployTests {
     func nginxProxy() async throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
-        let relay = try await RelayProcess.start(database: folder.path("relay.sqlite"))
+        let relay = try await RelayProcess.start(database: folder.path("relay.sqlite"), arguments: ["--admin-console"])
         let producer = try await RelayExecutable.issueToken(
             db: folder.path("relay.sqlite"), user: "bim", role: "producer")
         let nginx = try await Nginx.start(
@@ -236,6 +236,10 @@ struct DeployTests {
         let upgrade = try await nginx.upgrade()
         #expect(upgrade.stdout.hasPrefix("HTTP/1.1 101"), "\(upgrade)")
         #expect(upgrade.stdout.contains(#"{"welcome":"#), "\(upgrade)")
+        // The admin console behind TLS: its cookies are Secure (the proxy says the browser is on HTTPS).
+        let console = try await nginx.curl(["-i", "\(nginx.base)/admin"])
+        #expect(console.stdout.hasPrefix("HTTP/1.1 200"), "\(console)")
+        #expect(console.stdout.contains("SameSite=Strict; Secure"), "\(console)")
         #expect(await relay.terminate() == 0)
     }
 

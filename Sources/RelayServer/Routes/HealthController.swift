@@ -23,6 +23,12 @@ struct HealthController: Sendable {
     }
 
     func check() async -> Response {
+        let (healthy, body) = await report()
+        return JSONResponse.make(status: healthy ? .ok : .serviceUnavailable, body)
+    }
+
+    /// Whether the relay is healthy, and the facts `/health` prints.
+    func report() async -> (healthy: Bool, facts: [String: String]) {
         var body: [String: String] = [
             "worker": worker.isRunning ? "running" : "stopped", "stream": hub.isRunning ? "running" : "stopped",
         ]
@@ -46,6 +52,6 @@ struct HealthController: Sendable {
         if let stuck { body["worker"] = "stuck: \(stuck)" }
         let healthy = body["database"] == "ok" && writesOK && stuck == nil && worker.isRunning && hub.isRunning
         body["status"] = healthy ? "ok" : "unavailable"
-        return JSONResponse.make(status: healthy ? .ok : .serviceUnavailable, body)
+        return (healthy, body)
     }
 }

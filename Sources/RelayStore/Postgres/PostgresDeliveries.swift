@@ -298,7 +298,7 @@ struct PostgresDeliveries: DeliveryStore {
             // cost a row write per delivery, for a time an admin reads to the second.
             try tx.execute(
                 """
-                UPDATE services SET last_success_at = \(now.pgTime), failing_since = NULL
+                UPDATE services SET last_success_at = \(now.pgTime), failing_since = NULL, consecutive_failures = 0
                 WHERE id = \(result.serviceID)
                   AND (last_success_at IS NULL OR last_success_at <= \(now.addingTimeInterval(-1).pgTime)
                        OR failing_since IS NOT NULL)
@@ -306,7 +306,8 @@ struct PostgresDeliveries: DeliveryStore {
         } else {
             try tx.execute(
                 """
-                UPDATE services SET failing_since = coalesce(failing_since, \(now.pgTime))
+                UPDATE services SET failing_since = coalesce(failing_since, \(now.pgTime)),
+                    consecutive_failures = consecutive_failures + 1
                 WHERE id = \(result.serviceID)
                 """)
             if disableReason == nil,

@@ -85,6 +85,7 @@ final class PostgresTransaction: StoreTransaction {
     var stream: any StreamStore { PostgresStream(tx: self) }
     var tokens: any TokenStore { PostgresTokens(tx: self) }
     var topics: any TopicStore { PostgresTopics(tx: self) }
+    var console: any ConsoleStore { PostgresConsole(tx: self) }
 
     func nested<T>(_ body: () throws -> T) throws -> T {
         savepoints += 1

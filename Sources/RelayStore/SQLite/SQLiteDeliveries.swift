@@ -223,13 +223,16 @@ struct SQLiteDeliveries: DeliveryStore {
             // cost a page write per delivery, for a time an admin reads to the second.
             try db.cachedStatement(
                 sql: """
-                    UPDATE services SET last_success_at = ?, failing_since = NULL
+                    UPDATE services SET last_success_at = ?, failing_since = NULL, consecutive_failures = 0
                     WHERE id = ? AND (last_success_at IS NULL OR last_success_at <= ? OR failing_since IS NOT NULL)
                     """
             ).execute(arguments: [now.sqlText, result.serviceID, now.addingTimeInterval(-1).sqlText])
         } else {
-            try db.cachedStatement(sql: "UPDATE services SET failing_since = ifnull(failing_since, ?) WHERE id = ?")
-                .execute(arguments: [now.sqlText, result.serviceID])
+            try db.cachedStatement(
+                sql:
+                    "UPDATE services SET failing_since = ifnull(failing_since, ?), consecutive_failures = consecutive_failures + 1 WHERE id = ?"
+            )
+            .execute(arguments: [now.sqlText, result.serviceID])
             if disableReason == nil,
                 let since = try Date.fetchOne(
                     db.cachedStatement(sql: "SELECT failing_since FROM services WHERE id = ? AND enabled = 1"),

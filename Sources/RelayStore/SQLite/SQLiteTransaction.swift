@@ -27,6 +27,7 @@ final class SQLiteTransaction: StoreTransaction {
     var stream: any StreamStore { SQLiteStream(db: db, transaction: self) }
     var tokens: any TokenStore { SQLiteTokens(db: db, transaction: self) }
     var topics: any TopicStore { SQLiteTopics(db: db) }
+    var console: any ConsoleStore { SQLiteConsole(db: db) }
 
     func nested<T>(_ body: () throws -> T) throws -> T {
         let mark = raised.count

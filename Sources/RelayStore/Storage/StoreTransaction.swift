@@ -22,6 +22,8 @@ public protocol StoreTransaction: AnyObject {
     var tokens: any TokenStore { get }
     /// Progress topics.
     var topics: any TopicStore { get }
+    /// The admin console's sessions and views.
+    var console: any ConsoleStore { get }
 
     /// Runs `body` so that, if it throws, what it wrote is undone and the rest of the transaction
     /// stays (a savepoint); the signals it raised are dropped with its changes.

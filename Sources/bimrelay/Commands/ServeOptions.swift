@@ -175,6 +175,16 @@ struct ServeOptions: ParsableArguments {
             "PostgreSQL: this relay's name among relays sharing the database; distinct per relay, the same across its restarts (env BIMRELAY_NODE_ID; default the host name)."
     )
     var nodeID: String?
+    @Flag(
+        help:
+            "Serve the admin console at /admin: sign in with an admin token (env BIMRELAY_ADMIN_CONSOLE=true; default off)."
+    )
+    var adminConsole = false
+    @Option(
+        help:
+            "Admin console: sign a browser out after this long unused (env BIMRELAY_CONSOLE_SESSION_IDLE; default \(DurationText.format(RelayConfiguration.defaultConsoleSessionIdle)); at most 12h after sign-in)."
+    )
+    var consoleSessionIdle: String?
 
     /// The configuration from flags, then `environment`, then defaults.
     func resolve(environment: [String: String]) throws -> RelayConfiguration {
@@ -200,6 +210,11 @@ struct ServeOptions: ParsableArguments {
                 "--fanout-identifier and --extended-data-fanout-identifier must differ (both are '\(c.fanOutIdentifier)')"
             )
         }
+        c.adminConsole =
+            try adminConsole || reader.boolean(nil, "BIMRELAY_ADMIN_CONSOLE", "--admin-console") ?? false
+        c.consoleSessionIdle =
+            try reader.duration(consoleSessionIdle, "BIMRELAY_CONSOLE_SESSION_IDLE", "--console-session-idle")
+            ?? c.consoleSessionIdle
         c.fanOutReadRevision =
             try reader.boolean(fanoutReadRevision, "BIMRELAY_FANOUT_READ_REVISION", "--fanout-read-revision")
             ?? c.fanOutReadRevision
