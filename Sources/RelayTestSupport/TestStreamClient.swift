@@ -33,12 +33,17 @@ public final class TestStreamClient: Sendable {
 
     /// Connects to `ws://127.0.0.1:<port>/stream`.
     public static func connect(port: Int) async throws -> TestStreamClient {
+        try await connect(url: "ws://127.0.0.1:\(port)/stream")
+    }
+
+    /// Connects to a WebSocket URL; frames up to `maxFrameSize` bytes are read.
+    public static func connect(url: String, maxFrameSize: Int = 1 << 20) async throws -> TestStreamClient {
         let (stream, continuation) = AsyncStream<Outgoing>.makeStream()
         let holder = Mutex<TestStreamClient?>(nil)
         let logger = Logger(label: "test-stream") { _ in SwiftLogNoOpLogHandler() }
         let task = Task {
             let close = try? await WebSocketClient.connect(
-                url: "ws://127.0.0.1:\(port)/stream", configuration: .init(maxFrameSize: 1 << 20), logger: logger
+                url: url, configuration: .init(maxFrameSize: maxFrameSize), logger: logger
             ) { inbound, outbound, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
@@ -50,7 +55,7 @@ public final class TestStreamClient: Sendable {
                         }
                         try await outbound.close(.normalClosure, reason: nil)
                     }
-                    for try await message in inbound.messages(maxSize: 1 << 24) {
+                    for try await message in inbound.messages(maxSize: max(1 << 24, maxFrameSize)) {
                         switch message {
                         case .text(let text):
                             holder.withLock { $0 }?.state.withLock { $0.received.append(text) }

@@ -106,6 +106,21 @@ struct DocsTests {
         }
     }
 
+    @Test("every image the documents show is in the repository")
+    func imagesExist() throws {
+        var shown = 0
+        for document in Self.documents {
+            let text = try String(contentsOf: Self.root.appendingPathComponent(document), encoding: .utf8)
+            let folder = Self.root.appendingPathComponent(document).deletingLastPathComponent()
+            for match in text.matches(of: #/!\[[^\]]*\]\(([^)]+)\)/#) {
+                shown += 1
+                let path = folder.appendingPathComponent(String(match.1)).path
+                #expect(FileManager.default.fileExists(atPath: path), "\(document) shows \(match.1), which is missing")
+            }
+        }
+        #expect(shown >= 6, "the console's screenshots in docs/operations.md")
+    }
+
     @Test("no curl or sqlite3 example hides in a block the tests do not run")
     func examplesAreRunnable() throws {
         for document in Self.documents {

@@ -234,7 +234,7 @@ enum ConsoleTemplates {
         th { background: #eef1f6; font-weight: 600; }
         code, pre { font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace; }
         pre { margin: 0; white-space: pre-wrap; word-break: break-all; max-width: 32rem; max-height: 10rem; overflow: auto; }
-        .cards { display: flex; flex-wrap: wrap; gap: .8rem; }
+        .cards { display: flex; flex-wrap: wrap; gap: .8rem; align-items: flex-start; margin-bottom: 1rem; }
         .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .6rem .9rem; min-width: 9rem; }
         .card h2 { margin: 0; font-size: .8rem; color: var(--muted); font-weight: 600; text-transform: uppercase; }
         .card .big { font-size: 1.5rem; margin: .2rem 0; }
