@@ -18,7 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("only"),
         help:
-            "Run only these scenarios (repeatable; --json then prints their keys only): backlog, delivery, ingest, e2e, replay, fanout, gateway."
+            "Run only these scenarios (repeatable; --json then prints their keys only): backlog, delivery, ingest, e2e, replay, fanout, gateway, console."
     )
     var only: [Scenario] = []
     @Option(
@@ -29,7 +29,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Relay processes on one PostgreSQL database in the cluster scenario (with --db).") var relays = 2
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case backlog, delivery, ingest, e2e, replay, fanout, gateway
+        case backlog, delivery, ingest, e2e, replay, fanout, gateway, console
     }
 
     private func runs(_ scenario: Scenario) -> Bool { only.isEmpty || only.contains(scenario) }
@@ -142,12 +142,24 @@ struct BenchCommand: AsyncParsableCommand {
             add("gateway_direct_per_s", gateway.directPerSecond.rounded())
             add("gateway_ratio", gateway.forwardedPerSecond / gateway.directPerSecond)
         }
+        if runs(.console) {
+            let deliveries = quick ? 100_000 : 1_000_000
+            step("admin console pages over \(deliveries) deliveries")
+            let pages = try await scenarios.console(deliveries: deliveries, requests: quick ? 20 : 200)
+            let floor = pages.first { $0.name == "static" }?.p99 ?? 1
+            for page in pages {
+                add("console_\(page.name)_p50_ms", page.p50)
+                add("console_\(page.name)_p99_ms", page.p99)
+                if page.name != "static" { add("console_\(page.name)_p99_ratio", page.p99 / max(floor, 0.001)) }
+            }
+            add("console_deliveries", count: deliveries)
+        }
         report.append(("quick", .bool(quick)))
         if json {
             print(JSONValue.object(report).serialized)
         } else {
             for (key, value) in report {
-                print(key.padding(toLength: 32, withPad: " ", startingAt: 0), value.serialized)
+                print(key.padding(toLength: 44, withPad: " ", startingAt: 0), value.serialized)
             }
         }
     }
