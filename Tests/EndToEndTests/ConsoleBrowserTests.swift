@@ -22,7 +22,9 @@ struct ConsoleBrowserTests {
 
     @Test(
         "sign in, find a failing service's dead letters, read a delivery's story, retry and requeue them, disable and enable, revoke a token, sign out",
-        .enabled(if: Chromium.executable != nil || ProcessInfo.processInfo.environment["CI"] == "true"))
+        .enabled(
+            if: Chromium.executable != nil || ProcessInfo.processInfo.environment["CI"] == "true",
+            "chromium is not installed (scripts/install-deps installs it)"))
     func story() async throws {
         let failing = try await TestReceiver.start()
         failing.setFallback(.init(status: 503, body: "clash detector: disk <b>full</b>"))

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RelayCore
+import RelayHarness
 import RelayStore
 import RelayTestSupport
 import Testing
@@ -171,6 +172,41 @@ struct PostgresServeTests {
         await keeper.kill()  // its request stalls: no graceful wait for it
         _ = await restarted.terminate()
         await receiver.stop()
+        await server.dropDatabase(url)
+    }
+
+    @Test("an admin console session made on one relay works on another of the same database, CSRF token included")
+    func consoleAcrossRelays() async throws {
+        let server = try await TemporaryPostgres.shared()
+        let url = try await server.newDatabase()
+        #expect(try await RelayExecutable.run(["migrate", "--db", url]).status == 0)
+        let admin = try await RelayExecutable.issueToken(db: url, user: "alice", role: "admin")
+        let added = try await RelayExecutable.run([
+            "service", "add", "--identifier", "clash", "--name", "Clash", "--url", "http://127.0.0.1:9", "--trigger",
+            "NEW_REVISION", "--db", url,
+        ])
+        #expect(added.status == 0, "\(added)")
+        let a = try await RelayProcess.start(database: url, arguments: ["--node-id", "a", "--admin-console"])
+        let b = try await RelayProcess.start(database: url, arguments: ["--node-id", "b", "--admin-console"])
+        let onA = ConsoleClient(baseURL: a.baseURL)
+        let onB = ConsoleClient(baseURL: b.baseURL)
+        #expect(try await onA.signIn(token: admin).status == 303)
+        // The load balancer sends the same browser to the other relay.
+        onB.setCookie("bimrelay_console", onA.cookie("bimrelay_console"))
+        let services = try await onB.get("/admin/services")
+        #expect(services.status == 200 && services.body.contains("clash"))
+        let csrf = try #require(try await onA.get("/admin/services").csrf)
+        #expect(services.csrf == csrf)
+        let disabled = try await onB.post("/admin/services/clash/disable", form: [("csrf", csrf)])
+        #expect(disabled.status == 303)
+        #expect(try await Self.psql(server, url, "SELECT enabled FROM services WHERE identifier = 'clash'") == "f")
+        // Signed out on B: refused on A too.
+        #expect(try await onB.post("/admin/signout", form: [("csrf", csrf)]).status == 303)
+        #expect(try await onA.get("/admin/overview").status == 401)
+        try await onA.close()
+        try await onB.close()
+        _ = await a.terminate()
+        _ = await b.terminate()
         await server.dropDatabase(url)
     }
 

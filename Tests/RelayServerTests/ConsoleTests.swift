@@ -184,6 +184,49 @@ struct ConsoleTests {
         }
     }
 
+    @Test("12 hours after sign-in a session ends however busy; the overview's own refresh does not keep it alive")
+    func lifetimeAndRefresh() async throws {
+        let clock = ManualClock()
+        try await Self.withConsole(time: clock.time) { relay, client in
+            try await client.signIn(token: try await relay.issueToken(role: .admin))
+            #expect(try await client.get("/admin/overview").body.contains(#"content="30; url=/admin/overview?auto=1""#))
+            clock.advance(by: .seconds(20 * 60))
+            #expect(try await client.get("/admin/overview?auto=1").status == 200)
+            clock.advance(by: .seconds(15 * 60))
+            #expect(try await client.get("/admin/overview").status == 401, "refreshed only by itself for 35 minutes")
+
+            try await client.signIn(token: try await relay.issueToken(role: .admin))
+            for _ in 0..<28 {  // used every 25 minutes: 11 h 40 min
+                clock.advance(by: .seconds(25 * 60))
+                #expect(try await client.get("/admin/services").status == 200)
+            }
+            clock.advance(by: .seconds(21 * 60))
+            #expect(try await client.get("/admin/services").status == 401, "12 h after sign-in")
+        }
+    }
+
+    @Test("a service whose identifier needs encoding in a URL is acted on; rows without a revision show none")
+    func encodedIdentifierAndPartialRows() async throws {
+        try await Self.withConsole { relay, client in
+            try await relay.addService("Clash Prüfung/2")
+            try await relay.storage.write { tx in
+                let event = IncomingEvent(
+                    method: .newExtendedDataOnProject, poid: 5, roid: nil, edid: 9, soid: nil,
+                    serviceIdentifier: "clash", profileIdentifier: nil, token: nil, apiUrl: nil)
+                _ = try tx.ingest.record(event, producerTokenID: nil, fanOutTrigger: nil, now: Date())
+            }
+            try await client.signIn(token: try await relay.issueToken(role: .admin))
+            let page = try await client.get("/admin/services")
+            let csrf = try #require(page.csrf)
+            #expect(page.body.contains(#"action="/admin/services/Clash%20Pr%C3%BCfung%2F2/disable""#))
+            let done = try await client.post("/admin/services/Clash%20Pr%C3%BCfung%2F2/disable", form: [("csrf", csrf)])
+            #expect(done.status == 303)
+            #expect(try await relay.count("services", where: "identifier = 'Clash Prüfung/2' AND enabled = 0") == 1)
+            let list = try await client.get("/admin/deliveries")
+            #expect(list.body.contains("newExtendedDataOnProject poid 5</td>"), "no empty ' roid ' from the filter's")
+        }
+    }
+
     @Test("bad filters get a clear error page; an unknown delivery is not found")
     func badInput() async throws {
         try await Self.withConsole { relay, client in

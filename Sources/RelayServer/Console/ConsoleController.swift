@@ -5,6 +5,7 @@ import Logging
 import Mustache
 import RelayCore
 import RelayStore
+import Synchronization
 
 /// `/admin`: the admin console (`serve --admin-console`). Server-rendered pages, usable without
 /// JavaScript; every asset is served from here. Sign-in takes an admin token in a form (never in a
@@ -18,6 +19,11 @@ struct ConsoleController: Sendable {
     let idle: Duration
     let logger: Logger
     let time: RelayTime
+
+    /// Deliveries per service and state: counting them reads a whole index (about 70 ms for a
+    /// million rows on SQLite), so the overview and the services page share one count for a few
+    /// seconds however many tabs refresh; an action here counts afresh.
+    let counts = CountsCache()
 
     /// The largest form accepted.
     static let maxFormBytes = 16 << 10
@@ -59,7 +65,8 @@ struct ConsoleController: Sendable {
             try await self.page(request) { visitor in try await self.servicesPage(request, visitor) }
         }
         router.post("/admin/services/:identifier/:verb") { request, context in
-            let identifier = context.parameters.get("identifier") ?? ""
+            // Hummingbird hands path parameters over still percent-encoded.
+            let identifier = context.parameters.get("identifier").flatMap { $0.removingPercentEncoding } ?? ""
             let verb = context.parameters.get("verb") ?? ""
             return try await self.action(request) { visitor, form in
                 try await self.serviceAction(verb, identifier: identifier, form: form, visitor: visitor)
@@ -91,7 +98,8 @@ struct ConsoleController: Sendable {
     // MARK: - Sessions
 
     /// The signed-in visitor of this request, or nil. A session used more than a minute after its
-    /// last use has its idle expiry moved on (at most one write a minute per session).
+    /// last use has its idle expiry moved on (at most one write a minute per session); the
+    /// overview's automatic refresh does not count as a use.
     func visitor(_ request: Request) async throws -> ConsoleVisitor? {
         guard let sessionID = ConsoleAuth.cookie(ConsoleAuth.sessionCookie, in: request) else { return nil }
         let idHash = Secrets.hash(token: sessionID)
@@ -99,7 +107,9 @@ struct ConsoleController: Sendable {
         guard let found = try await storage.read({ tx in try tx.console.session(idHash: idHash, now: now) }) else {
             return nil
         }
-        if now.timeIntervalSince(found.session.lastSeenAt) >= 60 {
+        // The overview's own refresh (`auto=1`) is not a use: an unattended tab still times out.
+        let automatic = FormFields(request.uri.query ?? "")["auto"] == "1"
+        if !automatic, now.timeIntervalSince(found.session.lastSeenAt) >= 60 {
             let expiresAt = now.addingTimeInterval(DurationText.seconds(idle))
             try await storage.write { tx in try tx.console.touchSession(idHash: idHash, now: now, expiresAt: expiresAt)
             }
@@ -125,7 +135,8 @@ struct ConsoleController: Sendable {
             let sessionID = ConsoleAuth.newValue()
             let session = ConsoleSession(
                 idHash: Secrets.hash(token: sessionID), tokenID: tokenID, createdAt: now, lastSeenAt: now,
-                expiresAt: now.addingTimeInterval(DurationText.seconds(idle)),
+                expiresAt: now.addingTimeInterval(
+                    DurationText.seconds(min(idle, RelayConfiguration.consoleSessionLifetime))),
                 endsAt: now.addingTimeInterval(DurationText.seconds(RelayConfiguration.consoleSessionLifetime)))
             try tx.console.createSession(session)
             try tx.tokens.touch(id: tokenID, now: now)
@@ -198,6 +209,7 @@ struct ConsoleController: Sendable {
                         "This form did not come from this console (its CSRF token is missing or wrong). Nothing was changed."
                 )
             }
+            defer { counts.forget() }
             return try await body(visitor, form)
         }
     }
@@ -212,14 +224,14 @@ struct ConsoleController: Sendable {
             logger.warning("console: \(error.message)", metadata: ["path": "\(request.uri.path)"])
             return render(
                 ConsoleViews.empty, title: "Error", current: nil, visitor: nil, data: [:], status: status,
-                error: error.message)
+                error: status == .internalServerError ? "The relay could not answer; its log says why." : error.message)
         } catch let error as HTTPError {
             throw error
         } catch {
             logger.error("console: \(error)", metadata: ["path": "\(request.uri.path)"])
             return render(
                 ConsoleViews.empty, title: "Error", current: nil, visitor: nil, data: [:],
-                status: .internalServerError, error: "The relay could not answer: \(error)")
+                status: .internalServerError, error: "The relay could not answer; its log says why.")
         }
     }
 
@@ -236,7 +248,7 @@ struct ConsoleController: Sendable {
     /// A page in the layout.
     func render(
         _ template: MustacheTemplate, title: String, current: String?, visitor: ConsoleVisitor?, data: [String: Any],
-        status: HTTPResponse.Status = .ok, notice: String? = nil, error: String? = nil, refresh: Int? = nil
+        status: HTTPResponse.Status = .ok, notice: String? = nil, error: String? = nil, refresh: String? = nil
     ) -> Response {
         var data = data
         if let visitor { data["csrf"] = visitor.csrf }
@@ -255,7 +267,7 @@ struct ConsoleController: Sendable {
         }
         if let notice { layout["notice"] = notice }
         if let error { layout["error"] = error }
-        if let refresh { layout["refresh"] = "\(refresh)" }
+        if let refresh { layout["refresh"] = refresh }
         return Response(
             status: status,
             headers: [
@@ -288,4 +300,24 @@ enum ConsoleViews {
             preconditionFailure("a console template does not parse: \(error)")
         }
     }
+}
+
+/// The last delivery counts and when they were taken.
+final class CountsCache: Sendable {
+    /// How long a count is shown before it is taken again.
+    static let lifetime: TimeInterval = 5
+    private let state = Mutex<(at: Date, counts: [DeliveryCount])?>(nil)
+
+    /// The counts, taken with `count` when older than ``lifetime`` (or never taken).
+    func get(now: Date, _ count: () async throws -> [DeliveryCount]) async throws -> [DeliveryCount] {
+        if let cached = state.withLock({ $0 }), now.timeIntervalSince(cached.at) < Self.lifetime, cached.at <= now {
+            return cached.counts
+        }
+        let counts = try await count()
+        state.withLock { $0 = (now, counts) }
+        return counts
+    }
+
+    /// Makes the next ``get(now:_:)`` count again.
+    func forget() { state.withLock { $0 = nil } }
 }

@@ -18,10 +18,13 @@ extension ConsoleController {
 
     func overview(_ request: Request, _ visitor: ConsoleVisitor) async throws -> Response {
         let now = time.now()
+        let counted = try await counts.get(now: now) {
+            try await storage.read { tx in try tx.console.deliveryCounts() }
+        }
         let data = try await storage.read { tx in
             var data = OverviewData()
             data.services = try tx.services.list()
-            data.counts = try tx.console.deliveryCounts()
+            data.counts = counted
             for service in data.services {
                 guard let id = service.id, let oldest = try tx.console.oldestPending(serviceID: id) else { continue }
                 data.oldest[id] = oldest
@@ -66,14 +69,17 @@ extension ConsoleController {
                 "health": healthy ? "ok" : "unavailable", "healthClass": healthy ? "healthy" : "unhealthy",
                 "healthFacts": healthFacts, "states": states, "connected": data.connected,
                 "wal": Self.bytes(storage.logBytes), "charts": charts, "services": services,
-            ], refresh: 30)
+            ], refresh: "30; url=/admin/overview?auto=1")
     }
 
     // MARK: - Services
 
     func servicesPage(_ request: Request, _ visitor: ConsoleVisitor) async throws -> Response {
-        let (services, failures, counts) = try await storage.read { tx in
-            (try tx.services.list(), try tx.console.consecutiveFailures(), try tx.console.deliveryCounts())
+        let counts = try await self.counts.get(now: time.now()) {
+            try await storage.read { tx in try tx.console.deliveryCounts() }
+        }
+        let (services, failures) = try await storage.read { tx in
+            (try tx.services.list(), try tx.console.consecutiveFailures())
         }
         var dead: [Int64: Int] = [:]
         for count in counts where count.state == DeliveryState.dead.rawValue { dead[count.serviceID] = count.count }
@@ -164,8 +170,10 @@ extension ConsoleController {
         var data: [String: Any] = [
             "serviceOptions": services.map { ["value": $0.identifier, "selected": $0.identifier == serviceName] },
             "stateOptions": DeliveryState.allCases.map { ["value": $0.rawValue, "selected": $0 == state] },
-            "poid": query["poid"] ?? "", "roid": query["roid"] ?? "", "since": query["since"] ?? "",
-            "until": query["until"] ?? "",
+            // Named apart from the rows' poid and roid: a row without one would find the page's.
+            "filter_poid": query["poid"] ?? "", "filter_roid": query["roid"] ?? "",
+            "filter_since": query["since"] ?? "",
+            "filter_until": query["until"] ?? "",
             "rows": shown.map { row -> [String: Any] in
                 var values: [String: Any] = [
                     "id": row.id, "service": row.service, "method": row.method, "state": row.state,
@@ -182,7 +190,8 @@ extension ConsoleController {
             if let serviceName { data["requeueService"] = serviceName }
         }
         if rows.count > pageSize, let last = shown.last {
-            var items = query.values.filter { $0.key != "before" && !$0.value.isEmpty }.map { ($0.key, $0.value) }
+            let kept = ["service", "state", "poid", "roid", "since", "until"]
+            var items = query.values.filter { kept.contains($0.key) && !$0.value.isEmpty }.map { ($0.key, $0.value) }
             items.append(("before", "\(last.id)"))
             data["next"] =
                 "/admin/deliveries?"
@@ -274,13 +283,12 @@ extension ConsoleController {
         let query = FormFields(request.uri.query ?? "")
         let before = try Self.number(query["endpoints_before"], "endpoints_before")
         let pageSize = Self.pageSize
-        let (topics, endpoints, tokens) = try await storage.read { tx in
+        let (topics, endpoints, relayTokens, upstreamTokens) = try await storage.read { tx in
             (
                 try tx.topics.list(limit: 100), try tx.console.endpoints(beforeID: before, limit: pageSize + 1),
-                try tx.tokens.list()
+                try tx.console.relayTokens(), try tx.console.upstreamTokenCount()
             )
         }
-        let relayTokens = tokens.filter { $0.origin == .relay }
         var data: [String: Any] = [
             "topics": topics.map(Self.topicRow),
             "endpoints": endpoints.prefix(pageSize).map { endpoint -> [String: Any] in
@@ -301,7 +309,7 @@ extension ConsoleController {
                 return values
             },
         ]
-        if tokens.count > relayTokens.count { data["upstreamTokens"] = tokens.count - relayTokens.count }
+        if upstreamTokens > 0 { data["upstreamTokens"] = upstreamTokens }
         if endpoints.count > pageSize, let last = endpoints.prefix(pageSize).last {
             data["moreEndpoints"] = "/admin/streams?endpoints_before=\(last.id)"
         }

@@ -10,7 +10,7 @@ enum ConsoleTemplates {
         <head>
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        {{#refresh}}<meta http-equiv="refresh" content="{{refresh}}">{{/refresh}}
+        {{#refresh}}<meta http-equiv="refresh" content="{{.}}">{{/refresh}}
         <title>{{title}} · bimrelay</title>
         <link rel="stylesheet" href="/admin/console.css">
         </head>
@@ -104,10 +104,10 @@ enum ConsoleTemplates {
         <form method="get" action="/admin/deliveries" class="filters">
         <label>Service <select name="service"><option value="">any</option>{{#serviceOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/serviceOptions}}</select></label>
         <label>State <select name="state"><option value="">any</option>{{#stateOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/stateOptions}}</select></label>
-        <label>Project (poid) <input name="poid" value="{{poid}}" inputmode="numeric" size="8"></label>
-        <label>Revision (roid) <input name="roid" value="{{roid}}" inputmode="numeric" size="8"></label>
-        <label>Since <input name="since" value="{{since}}" placeholder="24h or 2026-11-30 08:00" size="18"></label>
-        <label>Until <input name="until" value="{{until}}" placeholder="UTC" size="18"></label>
+        <label>Project (poid) <input name="poid" value="{{filter_poid}}" inputmode="numeric" size="8"></label>
+        <label>Revision (roid) <input name="roid" value="{{filter_roid}}" inputmode="numeric" size="8"></label>
+        <label>Since <input name="since" value="{{filter_since}}" placeholder="24h or 2026-11-30 08:00" size="18"></label>
+        <label>Until <input name="until" value="{{filter_until}}" placeholder="UTC" size="18"></label>
         <button>Filter</button>
         </form>
         {{#requeue}}

@@ -22,7 +22,7 @@ struct PostgresConsole: ConsoleStore {
                 SELECT s.id_hash AS session_hash, s.created_at AS session_created_at, s.last_seen_at,
                        s.expires_at, s.ends_at, t.*
                 FROM console_sessions s JOIN tokens t ON t.id = s.token_id
-                WHERE s.id_hash = \(idHash) AND s.expires_at > \(now.pgTime)
+                WHERE s.id_hash = \(idHash) AND s.expires_at > \(now.pgTime) AND s.ends_at > \(now.pgTime)
                 """),
             Secrets.constantTimeEquals(try row["session_hash"].decode(String.self), idHash)
         else { return nil }
@@ -85,7 +85,9 @@ struct PostgresConsole: ConsoleStore {
         let byEvent = filter.poid != nil || filter.roid != nil
         // See SQLiteConsole: by project or revision the walk starts at the event's index.
         let order = byEvent ? "e.id DESC, d.id DESC" : "d.id DESC"
+        // See SQLiteConsole: by project or revision the cursor is (event, delivery).
         let eventCursor = byEvent ? filter.beforeID : nil
+        let plainCursor = byEvent ? nil : filter.beforeID
         return try tx.rows(
             """
             \(unescaped: StoreRules.deliverySummarySelect)
@@ -94,9 +96,9 @@ struct PostgresConsole: ConsoleStore {
               AND (\(filter.poid)::bigint IS NULL OR e.poid = \(filter.poid))
               AND (\(filter.roid)::bigint IS NULL OR e.roid = \(filter.roid))
               AND (\(filter.minID)::bigint IS NULL OR d.id >= \(filter.minID))
-              AND (\(filter.beforeID)::bigint IS NULL OR d.id < \(filter.beforeID))
-              AND (\(eventCursor)::bigint IS NULL OR e.id <= (
-                  SELECT event_id FROM deliveries WHERE id < \(eventCursor) ORDER BY id DESC LIMIT 1))
+              AND (\(plainCursor)::bigint IS NULL OR d.id < \(plainCursor))
+              AND (\(eventCursor)::bigint IS NULL OR (e.id, d.id) < (
+                  (SELECT event_id FROM deliveries WHERE id <= \(eventCursor) ORDER BY id DESC LIMIT 1), \(eventCursor)))
             ORDER BY \(unescaped: order) LIMIT \(limit)
             """
         ).map(DeliverySummary.init(postgres:))
@@ -170,6 +172,14 @@ struct PostgresConsole: ConsoleStore {
 
     func connectedEndpoints() throws -> Int {
         try tx.row("SELECT count(*) AS n FROM endpoints WHERE connected")?["n"].decode(Int.self) ?? 0
+    }
+
+    func relayTokens() throws -> [TokenRecord] {
+        try tx.rows("SELECT * FROM tokens WHERE origin = 'relay' ORDER BY id").map(TokenRecord.init(postgres:))
+    }
+
+    func upstreamTokenCount() throws -> Int {
+        try tx.row("SELECT count(*) AS n FROM tokens WHERE origin <> 'relay'")?["n"].decode(Int.self) ?? 0
     }
 
     private func minutes(_ query: PostgresQuery) throws -> [MinuteCount] {

@@ -20,6 +20,11 @@ struct OptionalConditions {
         arguments += [value]
     }
 
+    /// Adds arguments for further `?` of the last condition added.
+    mutating func append(arguments more: StatementArguments) {
+        arguments += more
+    }
+
     /// The conditions joined with AND; `1` when there are none.
     var sql: String { clauses.isEmpty ? "1" : clauses.joined(separator: " AND ") }
 }

@@ -26,8 +26,8 @@ struct SQLiteConsole: ConsoleStore {
                     SELECT s.id_hash AS session_hash, s.created_at AS session_created_at, s.last_seen_at,
                            s.expires_at, s.ends_at, t.*
                     FROM console_sessions s JOIN tokens t ON t.id = s.token_id
-                    WHERE s.id_hash = ? AND s.expires_at > ?
-                    """, arguments: [idHash, now]),
+                    WHERE s.id_hash = ? AND s.expires_at > ? AND s.ends_at > ?
+                    """, arguments: [idHash, now, now]),
             Secrets.constantTimeEquals(row["session_hash"], idHash)
         else { return nil }
         let token = try TokenRecord(row: row)
@@ -89,12 +89,17 @@ struct SQLiteConsole: ConsoleStore {
         conditions.add("e.poid = ?", filter.poid)
         conditions.add("e.roid = ?", filter.roid)
         conditions.add("d.id >= ?", filter.minID)
-        conditions.add("d.id < ?", filter.beforeID)
-        // By project or revision the walk starts at the event's index; deliveries are numbered in
-        // their event's order, so newest events first is newest deliveries first.
-        let order = filter.poid != nil || filter.roid != nil ? "e.id DESC, d.id DESC" : "d.id DESC"
-        if filter.poid != nil || filter.roid != nil, let before = filter.beforeID {
-            conditions.add("e.id <= (SELECT event_id FROM deliveries WHERE id < ? ORDER BY id DESC LIMIT 1)", before)
+        // By project or revision the walk starts at the event's index, newest events first, and the
+        // cursor is (event, delivery): with several relays ingesting, delivery ids need not follow
+        // event ids. The cursor's event is the one of the newest delivery at or below it.
+        let byEvent = filter.poid != nil || filter.roid != nil
+        let order = byEvent ? "e.id DESC, d.id DESC" : "d.id DESC"
+        if byEvent, let before = filter.beforeID {
+            let cursorEvent = "(SELECT event_id FROM deliveries WHERE id <= ? ORDER BY id DESC LIMIT 1)"
+            conditions.add("(e.id < \(cursorEvent) OR (e.id = \(cursorEvent) AND d.id < ?))", before)
+            conditions.append(arguments: [before, before])
+        } else {
+            conditions.add("d.id < ?", filter.beforeID)
         }
         return try DeliverySummary.fetchAll(
             db, sql: "\(StoreRules.deliverySummarySelect) WHERE \(conditions.sql) ORDER BY \(order) LIMIT ?",
@@ -132,11 +137,12 @@ struct SQLiteConsole: ConsoleStore {
     }
 
     func deadPerMinute(since: Date) throws -> [MinuteCount] {
-        // Service by service, so each is a range of deliveries_by_service (dead rows are few).
+        // Service by service (CROSS JOIN keeps services the outer loop, with or without ANALYZE's
+        // statistics), so each is a range of deliveries_by_service: dead rows are few.
         try minutes(
             """
             SELECT \(Self.minute("d.dead_at")) AS minute, count(*) AS n
-            FROM services s JOIN deliveries d ON d.service_id = s.id AND d.state = \(StateSQL.Named.dead)
+            FROM services s CROSS JOIN deliveries d ON d.service_id = s.id AND d.state = \(StateSQL.Named.dead)
             WHERE d.dead_at >= ?
             """, since)
     }
@@ -163,6 +169,14 @@ struct SQLiteConsole: ConsoleStore {
 
     func connectedEndpoints() throws -> Int {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM endpoints WHERE connected = 1") ?? 0
+    }
+
+    func relayTokens() throws -> [TokenRecord] {
+        try TokenRecord.fetchAll(db, sql: "SELECT * FROM tokens WHERE origin = 'relay' ORDER BY id")
+    }
+
+    func upstreamTokenCount() throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM tokens WHERE origin <> 'relay'") ?? 0
     }
 
     /// The minute of a stored time, as a stored time (`2026-11-30 16:35:00.000`).

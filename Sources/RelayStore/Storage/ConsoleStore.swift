@@ -56,6 +56,12 @@ public protocol ConsoleStore {
 
     /// How many endpoints have a socket open.
     func connectedEndpoints() throws -> Int
+
+    /// The relay's own tokens (origin `relay`), oldest first.
+    func relayTokens() throws -> [TokenRecord]
+
+    /// How many BIMserver tokens (gateway mode) the relay remembers.
+    func upstreamTokenCount() throws -> Int
 }
 
 extension ConsoleStore {
@@ -82,18 +88,30 @@ extension ConsoleStore {
     /// A page of deliveries for the console. A state without a service is looked up service by
     /// service (`deliveries_by_service` holds service, state and id; no index starts with the
     /// state) and the pages merged, so a rare state among a million rows costs a few range scans.
+    /// A service without a state is looked up state by state the same way (ordering one service's
+    /// rows by id alone would walk the primary key past every other service's rows).
     public func deliveryPage(
         _ filter: DeliveryFilter, services: [Int64], limit: Int
     ) throws -> [DeliverySummary] {
-        guard filter.state != nil, filter.serviceID == nil, filter.poid == nil, filter.roid == nil else {
+        guard filter.poid == nil, filter.roid == nil, (filter.state == nil) != (filter.serviceID == nil) else {
             return try deliveries(matching: filter, limit: limit)
         }
+        let parts: [DeliveryFilter] =
+            if filter.state != nil {
+                services.map { service in
+                    var one = filter
+                    one.serviceID = service
+                    return one
+                }
+            } else {
+                DeliveryState.allCases.map { state in
+                    var one = filter
+                    one.state = state
+                    return one
+                }
+            }
         var rows: [DeliverySummary] = []
-        for service in services {
-            var one = filter
-            one.serviceID = service
-            rows += try deliveries(matching: one, limit: limit)
-        }
+        for part in parts { rows += try deliveries(matching: part, limit: limit) }
         return Array(rows.sorted { $0.id > $1.id }.prefix(limit))
     }
 }

@@ -22,6 +22,8 @@ extension BenchScenarios {
             ("services", "/admin/services"),
             ("deliveries", "/admin/deliveries"),
             ("deliveries_dead", "/admin/deliveries?state=dead"),
+            ("deliveries_service", "/admin/deliveries?service=svc-3"),
+            ("deliveries_service_deep", "/admin/deliveries?service=svc-3&before=\(deliveries / 4)"),
             ("deliveries_service_pending", "/admin/deliveries?service=svc-2&state=pending"),
             ("deliveries_poid", "/admin/deliveries?poid=7"),
             ("deliveries_roid", "/admin/deliveries?roid=\(deliveries / 2)"),
@@ -34,7 +36,8 @@ extension BenchScenarios {
     }
 
     /// Fills a database with `deliveries` deliveries to five services over the last week (94 %
-    /// delivered, 5 % pending, 1 % dead with two failed attempts each), starts a relay with the console
+    /// delivered, 5 % pending, 1 % dead with two failed attempts each; no ANALYZE, as a relay's own
+    /// database has none), starts a relay with the console
     /// and no worker (the backlog stays as it is), signs in, and times every page `requests` times.
     func console(deliveries: Int, requests: Int) async throws -> [PageTimes] {
         let (database, _) = try await database("console", serviceURL: "http://127.0.0.1:9")
@@ -84,7 +87,6 @@ extension BenchScenarios {
             SELECT id, 1, created_at, 8.0, 'delivered', 200, NULL, NULL, '{"response":{"result":{}}}'
             FROM deliveries WHERE id = ?
             """, arguments: [deliveries / 2])
-        try await storage.execute("ANALYZE")
         let relay = try await start(database, runWorker: false) { $0.adminConsole = true }
         let client = ConsoleClient(baseURL: "http://127.0.0.1:\(relay.port)")
         var results: [PageTimes] = []

@@ -215,6 +215,11 @@ struct ServeOptions: ParsableArguments {
         c.consoleSessionIdle =
             try reader.duration(consoleSessionIdle, "BIMRELAY_CONSOLE_SESSION_IDLE", "--console-session-idle")
             ?? c.consoleSessionIdle
+        guard c.consoleSessionIdle > .zero, c.consoleSessionIdle <= RelayConfiguration.consoleSessionLifetime else {
+            throw RelayError.invalidArgument(
+                "--console-session-idle must be more than 0 and at most \(DurationText.format(RelayConfiguration.consoleSessionLifetime)) (a session's lifetime)"
+            )
+        }
         c.fanOutReadRevision =
             try reader.boolean(fanoutReadRevision, "BIMRELAY_FANOUT_READ_REVISION", "--fanout-read-revision")
             ?? c.fanOutReadRevision
