@@ -17,6 +17,9 @@ CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 
 -- The console's delivery filter by revision (by project uses events_by_project).
 CREATE INDEX events_by_revision ON events (roid, id);
+-- Dead letters by when they died: the console's last hour, `queue retry --dead --since`. Partial:
+-- written only when a delivery dies.
+CREATE INDEX deliveries_dead ON deliveries (dead_at) WHERE state = 'dead';
 
 -- Failed attempts since the service's last success (the console's Services page); a success sets 0.
 ALTER TABLE services ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;

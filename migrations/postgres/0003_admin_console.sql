@@ -12,6 +12,7 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 
 CREATE INDEX events_by_revision ON events (roid, id);
+CREATE INDEX deliveries_dead ON deliveries (dead_at) WHERE state = 'dead';
 
 -- Failed attempts since the service's last success; a success sets 0.
 ALTER TABLE services ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0;

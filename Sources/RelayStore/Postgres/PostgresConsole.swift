@@ -142,9 +142,8 @@ struct PostgresConsole: ConsoleStore {
     func deadPerMinute(since: Date) throws -> [MinuteCount] {
         try minutes(
             """
-            SELECT date_trunc('minute', d.dead_at) AS minute, count(*) AS n
-            FROM services s JOIN deliveries d ON d.service_id = s.id AND d.state = \(unescaped: StateSQL.Named.dead)
-            WHERE d.dead_at >= \(since.pgTime)
+            SELECT date_trunc('minute', dead_at) AS minute, count(*) AS n FROM deliveries
+            WHERE state = \(unescaped: StateSQL.Named.dead) AND dead_at >= \(since.pgTime)
             GROUP BY minute ORDER BY minute
             """)
     }
