@@ -1,4 +1,5 @@
 import Foundation
+import RelayHarness
 import Synchronization
 
 /// Headless Chromium (Debian's `chromium`), driven over its DevTools protocol: a real browser for the
@@ -11,7 +12,7 @@ public final class Chromium: Sendable {
         public let description: String
     }
 
-    private let process: Process
+    private let process: ChildProcess
     private let folder: TemporaryDirectory
     private let socket: TestStreamClient
     private let counter = Counter()
@@ -22,7 +23,7 @@ public final class Chromium: Sendable {
         return Subprocess.find("chromium") ?? Subprocess.find("chromium-browser")
     }
 
-    private init(process: Process, folder: TemporaryDirectory, socket: TestStreamClient) {
+    private init(process: ChildProcess, folder: TemporaryDirectory, socket: TestStreamClient) {
         self.process = process
         self.folder = folder
         self.socket = socket
@@ -36,7 +37,7 @@ public final class Chromium: Sendable {
     public static func launch(width: Int = 1280, height: Int = 900) async throws -> Chromium {
         guard let executable else { throw Failure(description: "chromium is not installed (apt-get install chromium)") }
         let folder = try TemporaryDirectory()
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -48,7 +49,7 @@ public final class Chromium: Sendable {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try ProcessLaunch.run(process)
+        try process.run()
         do {
             // Chromium writes its DevTools port (and the browser's path) once it listens.
             var port = 0

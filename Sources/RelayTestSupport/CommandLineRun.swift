@@ -1,4 +1,5 @@
 import Foundation
+import RelayHarness
 
 /// The result of running the `bimrelay` executable once.
 public struct CommandResult: Sendable, CustomStringConvertible {
@@ -63,7 +64,7 @@ public enum Subprocess {
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String], currentDirectory: URL? = nil
     ) async throws -> CommandResult {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = environment
@@ -73,7 +74,7 @@ public enum Subprocess {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
-        try ProcessLaunch.run(process)
+        try process.run()
         // Read both pipes while the process runs, so a large output cannot block it, on Dispatch
         // threads: a blocking read must not hold one of the few threads of Swift's task pool.
         async let stdout = readToEnd(out.fileHandleForReading)
@@ -118,17 +119,8 @@ extension RelayExecutable {
     }
 }
 
-/// Starting child processes and reading their pipes safely from many tests at once.
+/// Reading child processes' pipes safely from many tests at once.
 public enum ProcessLaunch {
-    private static let queue = DispatchQueue(label: "bimrelay-test-process-launch")
-
-    /// Starts `process`, one launch at a time in this test process: Foundation's `Process.run()`
-    /// crashed now and then (a bad pointer in a copy inside it) while many tests launched at once.
-    public static func run(_ process: Process) throws {
-        nonisolated(unsafe) let process = process
-        try queue.sync { try process.run() }
-    }
-
     /// Everything until end of file; a read interrupted by a signal is read again
     /// (`readDataToEndOfFile()` stops the process on EINTR, a child exiting meanwhile sends SIGCHLD).
     public static func readToEnd(_ handle: FileHandle) -> Data {

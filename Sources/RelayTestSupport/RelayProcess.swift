@@ -1,9 +1,10 @@
 import Foundation
+import RelayHarness
 
 /// A real `bimrelay serve` child process on 127.0.0.1 and a free port, for end-to-end and crash tests.
 public final class RelayProcess: @unchecked Sendable {
     /// The child process.
-    public let process: Process
+    public let process: ChildProcess
     /// The port it listens on.
     public let port: Int
     /// Where its standard error goes (read it after it stops).
@@ -12,7 +13,7 @@ public final class RelayProcess: @unchecked Sendable {
     /// `http://127.0.0.1:<port>`.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    private init(process: Process, port: Int, logPath: String) {
+    private init(process: ChildProcess, port: Int, logPath: String) {
         self.process = process
         self.port = port
         self.logPath = logPath
@@ -28,7 +29,7 @@ public final class RelayProcess: @unchecked Sendable {
         database: String, arguments extraArguments: [String] = [], environment: [String: String] = [:],
         timeout: Duration = .seconds(30)
     ) async throws -> RelayProcess {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: RelayExecutable.path)
         process.arguments = ["serve", "--db", database, "--host", "127.0.0.1", "--port", "0"] + extraArguments
         process.environment = RelayExecutable.cleanEnvironment.merging(environment) { _, new in new }
@@ -43,7 +44,7 @@ public final class RelayProcess: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try ProcessLaunch.run(process)
+        try process.run()
 
         let reader = LineReader(handle: out.fileHandleForReading)
         let deadline = ContinuousClock.now + timeout

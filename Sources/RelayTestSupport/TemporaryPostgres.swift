@@ -1,4 +1,5 @@
 import Foundation
+import RelayHarness
 import Synchronization
 
 /// A PostgreSQL server of the tests' own: `initdb` into a temporary folder, started on 127.0.0.1
@@ -53,7 +54,7 @@ public final class TemporaryPostgres: Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: folder.path("server.log")))
         postgres.standardOutput = log
         postgres.standardError = log
-        try ProcessLaunch.run(postgres)
+        try postgres.run()
         let deadline = ContinuousClock.now + .seconds(30)
         while (try? await run(["\(binaries)/pg_isready", "-q", "-h", "127.0.0.1", "-p", "\(port)"])) == nil {
             guard ContinuousClock.now < deadline, postgres.isRunning else {
@@ -72,7 +73,7 @@ public final class TemporaryPostgres: Sendable {
             ])
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
-            try? ProcessLaunch.run(process)
+            try? process.run()
             process.waitUntilExit()
         }
         return server
@@ -99,8 +100,8 @@ public final class TemporaryPostgres: Sendable {
 
     /// A process for `arguments`, run as the `postgres` user when this process is root (the
     /// server refuses to run as root).
-    static func process(_ arguments: [String]) -> Process {
-        let process = Process()
+    static func process(_ arguments: [String]) -> ChildProcess {
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/sbin/runuser" : arguments[0])
         process.arguments = getuid() == 0 ? ["-u", "postgres", "--"] + arguments : Array(arguments.dropFirst())
         process.standardInput = FileHandle.nullDevice
@@ -123,7 +124,7 @@ public final class TemporaryPostgres: Sendable {
             (continuation: CheckedContinuation<Int32, any Error>) in
             process.terminationHandler = { process in continuation.resume(returning: process.terminationStatus) }
             do {
-                try ProcessLaunch.run(process)
+                try process.run()
             } catch {
                 process.terminationHandler = nil
                 continuation.resume(throwing: error)

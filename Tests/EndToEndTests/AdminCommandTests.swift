@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import RelayHarness
 import RelayTestSupport
 import Testing
 
@@ -288,12 +289,12 @@ struct AdminCommandTests {
         defer { alone.remove() }
         let copy = alone.path("bimrelay")
         try FileManager.default.copyItem(atPath: RelayExecutable.path, toPath: copy)
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: copy)
         process.arguments = ["migrate", "--db", "x.sqlite"]
         process.currentDirectoryURL = alone.url
         process.standardOutput = FileHandle.nullDevice
-        try ProcessLaunch.run(process)
+        try process.run()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         let database = try RelayDatabase.open(path: alone.path("x.sqlite"), mode: .existing)

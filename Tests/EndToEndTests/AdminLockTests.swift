@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import RelayHarness
 import RelayStore
 import RelayTestSupport
 import Testing
@@ -9,7 +10,7 @@ import Testing
 struct AdminLockTests {
     /// A `sqlite3` process inside `BEGIN IMMEDIATE` until ``release()``.
     final class LockingSession: @unchecked Sendable {
-        let process = Process()
+        let process = ChildProcess()
         let input = Pipe()
         let output = Pipe()
 
@@ -18,7 +19,7 @@ struct AdminLockTests {
             process.arguments = [database]
             process.standardInput = input
             process.standardOutput = output
-            try ProcessLaunch.run(process)
+            try process.run()
             input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'locked';\n".utf8))
             // The SELECT answers only once BEGIN IMMEDIATE holds the lock.
             var seen = Data()

@@ -155,4 +155,64 @@ struct ConsoleBrowserTests {
         await failing.stop()
         await healthy.stop()
     }
+
+    @Test(
+        "a new admin: `serve --admin-console`, sign in, follow the links from the overview to why a service fails, resume it",
+        .enabled(
+            if: Chromium.executable != nil || ProcessInfo.processInfo.environment["CI"] == "true",
+            "chromium is not installed (scripts/install-deps installs it)"))
+    func newAdmin() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let database = folder.path("relay.sqlite")
+        let receiver = try await TestReceiver.start()
+        receiver.setFallback(.init(status: 500, body: "NullPointerException in ClashService.check"))
+        #expect(try await RelayExecutable.run(["migrate", "--db", database]).status == 0)
+        let admin = try await RelayExecutable.issueToken(db: database, user: "alice", role: "admin")
+        let producer = try await RelayExecutable.issueToken(db: database, user: "bimserver", role: "producer")
+        let added = try await RelayExecutable.run([
+            "service", "add", "--db", database, "--identifier", "clash", "--name", "Clash detector", "--url",
+            receiver.url, "--trigger", "NEW_REVISION", "--retry-schedule", "100ms",
+        ])
+        #expect(added.status == 0, "\(added)")
+        let relay = try await RelayProcess.start(database: database, arguments: ["--admin-console"])
+        for roid in Int64(1)...4 {
+            let body = BIMserverRequests.newRevision(
+                userToken: producer, poid: 131_073, roid: roid, serviceIdentifier: "bimrelay")
+            _ = try await TestHTTP.request("\(relay.baseURL)/json", method: "POST", body: body)
+        }
+        try await poll(until: "4 dead letters", timeout: .seconds(30)) { receiver.received.count == 8 }
+        let browser = try await Chromium.launch()
+        do {
+            try await browser.open("\(relay.baseURL)/admin")
+            try await browser.type("#token", admin)
+            try await browser.click("form.signin button")
+            try await poll(until: "the overview to count 4 dead letters", timeout: .seconds(10)) {
+                try await browser.open("\(relay.baseURL)/admin/overview")
+                return try await browser.evaluate("document.querySelector('.card.state-dead .big').innerText")
+                    as? String
+                    == "4"
+            }
+            try await browser.click("nav a[href='/admin/services']")
+            try await browser.click("#service-clash a[href*='state=dead']")
+            #expect(try await browser.count("tbody a[href^='/admin/deliveries/']") == 4)
+            try await browser.click("tbody a[href^='/admin/deliveries/']")
+            let text = try await browser.text()
+            #expect(text.contains("NullPointerException in ClashService.check") && text.contains("500"))
+            // Fixed on the service's side: resume it from the services page.
+            receiver.setFallback(.ok)
+            try await browser.click("nav a[href='/admin/services']")
+            try await browser.click("#service-clash form[action$='/resume'] button")
+            #expect(try await browser.text().contains("4 dead letters requeued"))
+            try await poll(until: "the 4 requeued delivered", timeout: .seconds(20)) { receiver.received.count == 12 }
+            await browser.close()
+        } catch {
+            await browser.close()
+            throw error
+        }
+        #expect(await relay.terminate() == 0)
+        #expect(relay.log.contains("console: service resumed"), "the action is logged")
+        #expect(!relay.log.contains(admin), "the token is never logged")
+        await receiver.stop()
+    }
 }

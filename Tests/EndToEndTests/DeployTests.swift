@@ -1,5 +1,6 @@
 import Foundation
 import RelayCore
+import RelayHarness
 import RelayTestSupport
 import Testing
 
@@ -127,7 +128,7 @@ struct DeployTests {
     /// nginx running `site` (a file of deploy/ with its addresses, ports and certificate paths
     /// replaced), with a self-signed certificate, on two free ports.
     struct Nginx {
-        let process: Process
+        let process: ChildProcess
         let https: Int
         let http: Int
         var base: String { "https://127.0.0.1:\(https)" }
@@ -178,14 +179,14 @@ struct DeployTests {
                 }
                 """
             try Data(main.utf8).write(to: URL(fileURLWithPath: folder.path("nginx.conf")))
-            let nginx = Process()
+            let nginx = ChildProcess()
             nginx.executableURL = URL(fileURLWithPath: try #require(Subprocess.find("nginx")))
             nginx.arguments = ["-p", folder.url.path, "-c", folder.path("nginx.conf")]
             nginx.standardInput = FileHandle.nullDevice
             // Not the test's own stdout: `swift test` waits for every holder of that pipe to close it.
             nginx.standardOutput = FileHandle.nullDevice
             nginx.standardError = FileHandle.nullDevice
-            try ProcessLaunch.run(nginx)
+            try nginx.run()
             return Nginx(process: nginx, https: https, http: http)
         }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RelayHarness
 import RelayStore
 import RelayTestSupport
 import Testing
@@ -106,12 +107,12 @@ struct ServeTests {
         let stats = try await RelayExecutable.run(["queue", "stats", "--db", db])
         #expect(stats.status == 0, "\(stats)")
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") {
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
             process.arguments = [db, "select count(*) from queue_overview; select identifier from services;"]
             let out = Pipe()
             process.standardOutput = out
-            try ProcessLaunch.run(process)
+            try process.run()
             let text = String(decoding: ProcessLaunch.readToEnd(out.fileHandleForReading), as: UTF8.self)
             process.waitUntilExit()
             #expect(process.terminationStatus == 0)

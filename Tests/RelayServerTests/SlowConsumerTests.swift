@@ -1,5 +1,6 @@
 import Foundation
 import RelayCore
+import RelayHarness
 import RelayTestSupport
 import Testing
 
@@ -42,12 +43,12 @@ struct SlowConsumerTests {
                 let topic = try await StreamTests.createTopic(
                     relay, producer: producer, #""type":"DOWNLOAD","description":"big""#)
 
-                let python = Process()
+                let python = ChildProcess()
                 python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
                 python.arguments = ["python3", script, String(relay.port), viewer]
                 let out = Pipe()
                 python.standardOutput = out
-                try ProcessLaunch.run(python)
+                try python.run()
                 defer { kill(python.processIdentifier, SIGKILL) }
                 let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
                 let stalled = try #require(Int64(line.trimmingCharacters(in: .whitespacesAndNewlines)))

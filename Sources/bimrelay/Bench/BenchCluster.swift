@@ -1,5 +1,6 @@
 import Foundation
 import RelayCore
+import RelayHarness
 import RelayStore
 
 /// `bimrelay bench --db postgres://… [--relays N]`: the same ingest-and-deliver load against the
@@ -175,12 +176,12 @@ struct ClusterBench: Sendable {
 
 /// A `bimrelay serve` child process of the bench.
 struct RelayChild: Sendable {
-    let process: Process
+    let process: ChildProcess
     let port: Int
     var pid: Int32 { process.processIdentifier }
 
     static func start(database: String, node: String, folder: URL) async throws -> RelayChild {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = [
             "serve", "--db", database, "--host", "127.0.0.1", "--port", "0", "--node-id", node, "--log-level",

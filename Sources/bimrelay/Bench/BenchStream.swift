@@ -127,7 +127,7 @@ extension BenchScenarios {
     func fanout(clients: Int) async throws -> (acknowledged: Double, received: Double) {
         let (relay, producer, client, topic) = try await streamRelay("fanout")
         defer { Task { await relay.stop() } }
-        let child = Process()
+        let child = ChildProcess()
         child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         if !FileManager.default.isExecutableFile(atPath: child.executableURL!.path) {
             child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
