@@ -227,6 +227,29 @@ struct ConsoleTests {
         }
     }
 
+    @Test("the console's own forms work when --allowed-origins names only other sites, and it sends no CORS headers")
+    func allowedOrigins() async throws {
+        let configure: (inout RelayConfiguration) -> Void = {
+            $0.adminConsole = true
+            $0.allowedOrigins = ["https://viewer.example.org"]
+        }
+        try await withTestRelay(configure: configure) { relay in
+            try await relay.addService("clash")
+            let client = ConsoleClient(baseURL: relay.baseURL)
+            let origin = [("Origin", relay.baseURL)]
+            let signedIn = try await client.signIn(token: try await relay.issueToken(role: .admin), headers: origin)
+            #expect(signedIn.status == 303 && signedIn.header("Access-Control-Allow-Origin") == nil)
+            let csrf = try #require(try await client.get("/admin/services").csrf)
+            let done = try await client.post("/admin/services/clash/disable", form: [("csrf", csrf)], headers: origin)
+            #expect(done.status == 303)
+            #expect(try await relay.count("services", where: "enabled = 0") == 1)
+            // The JSON API still holds other origins to the list.
+            let json = try await relay.json("{}", headers: [("Origin", "https://evil.example.org")])
+            #expect(json.status == 403)
+            try await client.close()
+        }
+    }
+
     @Test("bad filters get a clear error page; an unknown delivery is not found")
     func badInput() async throws {
         try await Self.withConsole { relay, client in

@@ -308,14 +308,16 @@ final class CountsCache: Sendable {
     static let lifetime: TimeInterval = 5
     private let state = Mutex<(at: Date, counts: [DeliveryCount])?>(nil)
 
-    /// The counts, taken with `count` when older than ``lifetime`` (or never taken).
-    func get(now: Date, _ count: () async throws -> [DeliveryCount]) async throws -> [DeliveryCount] {
+    /// The counts and when they were taken, with `count` when older than ``lifetime`` (or never taken).
+    func get(
+        now: Date, _ count: () async throws -> [DeliveryCount]
+    ) async throws -> (at: Date, counts: [DeliveryCount]) {
         if let cached = state.withLock({ $0 }), now.timeIntervalSince(cached.at) < Self.lifetime, cached.at <= now {
-            return cached.counts
+            return cached
         }
         let counts = try await count()
         state.withLock { $0 = (now, counts) }
-        return counts
+        return (now, counts)
     }
 
     /// Makes the next ``get(now:_:)`` count again.

@@ -24,7 +24,7 @@ extension ConsoleController {
         let data = try await storage.read { tx in
             var data = OverviewData()
             data.services = try tx.services.list()
-            data.counts = counted
+            data.counts = counted.counts
             for service in data.services {
                 guard let id = service.id, let oldest = try tx.console.oldestPending(serviceID: id) else { continue }
                 data.oldest[id] = oldest
@@ -69,6 +69,7 @@ extension ConsoleController {
                 "health": healthy ? "ok" : "unavailable", "healthClass": healthy ? "healthy" : "unhealthy",
                 "healthFacts": healthFacts, "states": states, "connected": data.connected,
                 "wal": Self.bytes(storage.logBytes), "charts": charts, "services": services,
+                "countedAt": Self.time(counted.at),
             ], refresh: "30; url=/admin/overview?auto=1")
     }
 
@@ -77,7 +78,7 @@ extension ConsoleController {
     func servicesPage(_ request: Request, _ visitor: ConsoleVisitor) async throws -> Response {
         let counts = try await self.counts.get(now: time.now()) {
             try await storage.read { tx in try tx.console.deliveryCounts() }
-        }
+        }.counts
         let (services, failures) = try await storage.read { tx in
             (try tx.services.list(), try tx.console.consecutiveFailures())
         }

@@ -58,7 +58,7 @@ enum ConsoleTemplates {
         </section>
         <p class="muted">Queue depth: pending, in flight and paused deliveries, worked back from the current count with the
         deliveries created, delivered and dead per minute.</p>
-        <h2>By service</h2>
+        <h2>By service <span class="muted">counted {{countedAt}}</span></h2>
         <table>
         <thead><tr><th>Service</th><th>Pending</th><th>In flight</th><th>Paused</th><th>Dead</th><th>Delivered</th><th>Oldest pending</th></tr></thead>
         <tbody>

@@ -10,9 +10,18 @@ struct BIMserverCORSMiddleware<Context: RequestContext>: RouterMiddleware {
     static var allowHeaders: String { "Content-Type, Input-Type, Token, Authorization, Idempotency-Key" }
     static var exposeHeaders: String { "Content-Length, Data-Title, Output-Type" }
 
+    /// The admin console is not an API for other sites: it sends no CORS headers, and its forms
+    /// (which carry the relay's own origin) are not held to `--allowed-origins`; its cookie is
+    /// SameSite=Strict and its forms carry CSRF tokens.
+    static var consolePath: String { "/admin" }
+
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        let path = request.uri.path
+        if path == Self.consolePath || path.hasPrefix(Self.consolePath + "/") {
+            return try await next(request, context)
+        }
         let origin = request.headers[.origin]
         if let origin, !allowedOrigins.contains("*"), !allowedOrigins.contains(origin) {
             context.logger.info("refused request from an origin that is not allowed", metadata: ["origin": "\(origin)"])
