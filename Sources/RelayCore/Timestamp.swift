@@ -57,10 +57,10 @@ public enum Timestamp {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
-    /// Reads `2026-11-22 08:30:00[.123]`, `2026-11-22T08:30:00Z` or `2026-11-22` as UTC.
+    /// Reads `2026-11-22 08:30:00[.123]`, `2026-11-22 08:30`, `2026-11-22T08:30:00Z` or `2026-11-22` as UTC.
     public static func parse(_ text: String) -> Date? {
         let formats = [
-            "yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.SSSXXXXX",
+            "yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-dd'T'HH:mm:ss.SSSXXXXX",
             "yyyy-MM-dd'T'HH:mm:ssXXXXX", "yyyy-MM-dd",
         ]
         for format in formats {

@@ -74,6 +74,8 @@ struct SecretsTests {
         #expect(abs(parsed.timeIntervalSince(date)) < 0.001)
         #expect(Timestamp.parse("2026-11-22") != nil)
         #expect(Timestamp.parse("yesterday") == nil)
+        // To the minute, as `queue retry --since` and the console's filter show it.
+        #expect(Timestamp.parse("2026-11-22 08:30") == Date(timeIntervalSince1970: 1_795_336_200))
     }
 }
 

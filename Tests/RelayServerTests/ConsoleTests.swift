@@ -258,6 +258,7 @@ struct ConsoleTests {
             #expect(state.status == 400 && state.body.contains("state: &#39;lost&#39; is not a delivery state"))
             #expect(try await client.get("/admin/deliveries?poid=abc").status == 400)
             #expect(try await client.get("/admin/deliveries?since=yesterday").status == 400)
+            #expect(try await client.get("/admin/deliveries?since=2026-11-30%2008:00").status == 200, "the form shown")
             #expect(try await client.get("/admin/deliveries?service=nope").status == 404)
             #expect(try await client.get("/admin/deliveries/999").status == 404)
             let csrf = try #require(try await client.get("/admin/services").csrf)
