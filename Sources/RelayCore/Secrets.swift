@@ -64,7 +64,7 @@ public enum Secrets {
     }
 
     /// Lowercase hex, without a formatter (it runs for every request and every delivery).
-    static func hex(_ bytes: [UInt8]) -> String {
+    public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(bytes.count * 2)

@@ -57,6 +57,13 @@ public enum Timestamp {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
+    /// A time as an admin gives one: a UTC time (as ``parse(_:)`` reads it) or a duration back from
+    /// `now` (`24h`); a text that is neither throws the duration's error.
+    public static func parse(_ text: String, orAgoFrom now: Date) throws(RelayError) -> Date {
+        if let date = parse(text) { return date }
+        return now.addingTimeInterval(-DurationText.seconds(try DurationText.parse(text)))
+    }
+
     /// Reads `2026-11-22 08:30:00[.123]`, `2026-11-22 08:30`, `2026-11-22T08:30:00Z` or `2026-11-22` as UTC.
     public static func parse(_ text: String) -> Date? {
         let formats = [

@@ -12,8 +12,6 @@ struct ConsoleVisitor: Sendable {
     let idHash: String
     /// The user of the admin token the browser signed in with.
     let user: String
-    /// The token's row id.
-    let tokenID: Int64
     /// The form field every POST must carry: an HMAC of the session id, so it is the same on every
     /// relay and worthless to another session.
     var csrf: String { ConsoleAuth.csrf(for: sessionID) }
@@ -40,7 +38,7 @@ enum ConsoleAuth {
     static func csrf(for sessionID: String) -> String {
         let code = HMAC<SHA256>.authenticationCode(
             for: Array("bimrelay console csrf".utf8), using: SymmetricKey(data: Array(sessionID.utf8)))
-        return code.map { String(format: "%02x", $0) }.joined()
+        return Secrets.hex(Array(code))
     }
 
     /// A cookie's value from the request, if present and of a sane length.
@@ -53,10 +51,10 @@ enum ConsoleAuth {
 
     /// `Set-Cookie` for a console cookie: HttpOnly, SameSite=Strict, path /admin, Secure behind TLS.
     /// - Parameter maxAge: seconds; 0 deletes the cookie.
-    static func setCookie(_ name: String, _ value: String, maxAge: Int, secure: Bool) -> String {
+    static func setCookie(_ name: String, _ value: String, maxAge: Int, secure: Bool) -> HTTPField {
         var text = "\(name)=\(value); Path=\(path); Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
         if secure { text += "; Secure" }
-        return text
+        return HTTPField(name: .setCookie, value: text)
     }
 
     /// Whether the browser reached the relay over TLS: the public URL is https, or the proxy in front

@@ -25,6 +25,11 @@ struct ConsoleController: Sendable {
     /// seconds however many tabs refresh; an action here counts afresh.
     let counts = CountsCache()
 
+    /// The delivery counts, shared for ``CountsCache/lifetime``, and when they were taken.
+    func deliveryCounts(now: Date) async throws -> (at: Date, counts: [DeliveryCount]) {
+        try await counts.get(now: now) { try await storage.read { tx in try tx.console.deliveryCounts() } }
+    }
+
     /// The largest form accepted.
     static let maxFormBytes = 16 << 10
     /// Rows per page of the delivery and endpoint lists.
@@ -51,10 +56,7 @@ struct ConsoleController: Sendable {
                 try await storage.write { tx in try tx.console.endSession(idHash: visitor.idHash) }
                 logger.notice("console: signed out", metadata: ["user": "\(visitor.user)"])
                 var response = Self.redirect("/admin")
-                response.headers.append(
-                    HTTPField(
-                        name: .setCookie,
-                        value: ConsoleAuth.setCookie(ConsoleAuth.sessionCookie, "", maxAge: 0, secure: false)))
+                response.headers.append(ConsoleAuth.setCookie(ConsoleAuth.sessionCookie, "", maxAge: 0, secure: false))
                 return response
             }
         }
@@ -114,8 +116,7 @@ struct ConsoleController: Sendable {
             try await storage.write { tx in try tx.console.touchSession(idHash: idHash, now: now, expiresAt: expiresAt)
             }
         }
-        return ConsoleVisitor(
-            sessionID: sessionID, idHash: idHash, user: found.token.user, tokenID: found.session.tokenID)
+        return ConsoleVisitor(sessionID: sessionID, idHash: idHash, user: found.token.user)
     }
 
     private func signIn(_ request: Request) async throws -> Response {
@@ -150,15 +151,10 @@ struct ConsoleController: Sendable {
         let secure = ConsoleAuth.overTLS(request, publicURL: publicURL.value)
         var response = Self.redirect("/admin/overview")
         response.headers.append(
-            HTTPField(
-                name: .setCookie,
-                value: ConsoleAuth.setCookie(
-                    ConsoleAuth.sessionCookie, signedIn.id,
-                    maxAge: Int(DurationText.seconds(RelayConfiguration.consoleSessionLifetime)), secure: secure)))
-        response.headers.append(
-            HTTPField(
-                name: .setCookie, value: ConsoleAuth.setCookie(ConsoleAuth.signInCookie, "", maxAge: 0, secure: secure))
-        )
+            ConsoleAuth.setCookie(
+                ConsoleAuth.sessionCookie, signedIn.id,
+                maxAge: Int(DurationText.seconds(RelayConfiguration.consoleSessionLifetime)), secure: secure))
+        response.headers.append(ConsoleAuth.setCookie(ConsoleAuth.signInCookie, "", maxAge: 0, secure: secure))
         return response
     }
 
@@ -168,11 +164,9 @@ struct ConsoleController: Sendable {
             ConsoleViews.signIn, title: "Sign in", current: nil, visitor: nil, data: ["csrf": value], status: status,
             error: error)
         response.headers.append(
-            HTTPField(
-                name: .setCookie,
-                value: ConsoleAuth.setCookie(
-                    ConsoleAuth.signInCookie, value, maxAge: 3600,
-                    secure: ConsoleAuth.overTLS(request, publicURL: publicURL.value))))
+            ConsoleAuth.setCookie(
+                ConsoleAuth.signInCookie, value, maxAge: 3600,
+                secure: ConsoleAuth.overTLS(request, publicURL: publicURL.value)))
         return response
     }
 
@@ -251,13 +245,14 @@ struct ConsoleController: Sendable {
         status: HTTPResponse.Status = .ok, notice: String? = nil, error: String? = nil, refresh: String? = nil
     ) -> Response {
         var data = data
-        if let visitor { data["csrf"] = visitor.csrf }
+        let csrf = visitor?.csrf
+        if let csrf { data["csrf"] = csrf }
         let content = template.render(data)
         var layout: [String: Any] = ["title": title, "content": content]
-        if let visitor {
+        if let visitor, let csrf {
             layout["signedIn"] = true
             layout["user"] = visitor.user
-            layout["csrf"] = visitor.csrf
+            layout["csrf"] = csrf
             layout["nav"] = [
                 ("overview", "Overview"), ("services", "Services"), ("deliveries", "Deliveries"),
                 ("streams", "Streams"),

@@ -10,7 +10,6 @@ extension ConsoleController {
     /// What the overview reads, in one snapshot.
     struct OverviewData: Sendable {
         var services: [ServiceRecord] = []
-        var counts: [DeliveryCount] = []
         var oldest: [Int64: Date] = [:]
         var connected = 0
         var history = ConsoleHistory.Minutes()
@@ -18,13 +17,10 @@ extension ConsoleController {
 
     func overview(_ request: Request, _ visitor: ConsoleVisitor) async throws -> Response {
         let now = time.now()
-        let counted = try await counts.get(now: now) {
-            try await storage.read { tx in try tx.console.deliveryCounts() }
-        }
+        let counted = try await deliveryCounts(now: now)
         let data = try await storage.read { tx in
             var data = OverviewData()
             data.services = try tx.services.list()
-            data.counts = counted.counts
             for service in data.services {
                 guard let id = service.id, let oldest = try tx.console.oldestPending(serviceID: id) else { continue }
                 data.oldest[id] = oldest
@@ -36,7 +32,7 @@ extension ConsoleController {
         let (healthy, facts) = await health.report()
         var byState: [String: Int] = [:]
         var byService: [Int64: [String: Int]] = [:]
-        for count in data.counts {
+        for count in counted.counts {
             byState[count.state, default: 0] += count.count
             byService[count.serviceID, default: [:]][count.state] = count.count
         }
@@ -76,9 +72,7 @@ extension ConsoleController {
     // MARK: - Services
 
     func servicesPage(_ request: Request, _ visitor: ConsoleVisitor) async throws -> Response {
-        let counts = try await self.counts.get(now: time.now()) {
-            try await storage.read { tx in try tx.console.deliveryCounts() }
-        }.counts
+        let counts = try await deliveryCounts(now: time.now()).counts
         let (services, failures) = try await storage.read { tx in
             (try tx.services.list(), try tx.console.consecutiveFailures())
         }
@@ -120,7 +114,8 @@ extension ConsoleController {
             return Self.redirect("/admin/services?done=disabled")
         case "resume":
             let service = try await storage.write { tx in try tx.services.enable(identifier, now: now) }
-            let count = try await requeueDead(serviceID: service.id, now: now)
+            let count = try await storage.retryDead(
+                serviceID: service.id, since: nil, now: now, batchSize: Retention.batchSize)
             logger.notice(
                 "console: service resumed",
                 metadata: ["user": "\(visitor.user)", "service": "\(identifier)", "requeued": "\(count)"])
@@ -263,19 +258,13 @@ extension ConsoleController {
         if let name = form["service"] {
             serviceID = try await storage.read { tx in try tx.services.find(name).id }
         }
-        let count = try await requeueDead(serviceID: serviceID, now: now)
+        let count = try await storage.retryDead(
+            serviceID: serviceID, since: nil, now: now, batchSize: Retention.batchSize)
         logger.notice(
             "console: dead letters requeued",
             metadata: ["user": "\(visitor.user)", "service": "\(form["service"] ?? "*")", "requeued": "\(count)"])
         let service = form["service"].map { "&service=\(Self.query($0))" } ?? ""
         return Self.redirect("/admin/deliveries?done=requeued&n=\(count)\(service)")
-    }
-
-    /// Requeues dead letters (of one service, or all) in short batches, as `queue retry --dead` does.
-    private func requeueDead(serviceID: Int64?, now: Date) async throws -> Int {
-        try await storage.writeInBatches(of: Retention.batchSize) { tx, limit in
-            try tx.queue.retryDead(serviceID: serviceID, since: nil, now: now, limit: limit)
-        }
     }
 
     // MARK: - Streams
@@ -394,12 +383,12 @@ extension ConsoleController {
 
     /// A time a filter takes: `2026-11-30 08:00` (UTC) or a duration back from now (`24h`).
     static func time(_ text: String, now: Date, name: String) throws -> Date {
-        if let date = Timestamp.parse(text) { return date }
-        guard let duration = try? DurationText.parse(text) else {
+        do {
+            return try Timestamp.parse(text, orAgoFrom: now)
+        } catch {
             throw RelayError.invalidArgument(
                 "\(name): '\(text)' is neither a UTC time (2026-11-30 08:00) nor a duration (24h)")
         }
-        return now.addingTimeInterval(-DurationText.seconds(duration))
     }
 
     /// `text` for a query string value.

@@ -64,6 +64,15 @@ extension RelayStorage {
         }
     }
 
+    /// Requeues dead deliveries (of one service, or all; dead since `since`, or ever) in write
+    /// transactions of `batchSize` rows each, so that the relay's ingest interleaves with a large
+    /// requeue (`queue retry --dead`, the console). Returns how many were requeued.
+    public func retryDead(serviceID: Int64?, since: Date?, now: Date, batchSize: Int) async throws -> Int {
+        try await writeInBatches(of: batchSize) { tx, limit in
+            try tx.queue.retryDead(serviceID: serviceID, since: since, now: now, limit: limit)
+        }
+    }
+
     /// Deletes delivered deliveries (and their attempts) delivered before `cutoff`, then the events
     /// no delivery refers to any more, in batches of `batchSize` rows, each its own short write
     /// transaction: the relay's writes (and an ingest waiting on them) interleave with a large purge.

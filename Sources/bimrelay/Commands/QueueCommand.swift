@@ -151,10 +151,7 @@ struct QueueCommand: AsyncParsableCommand {
 
         func run() async throws {
             let now = Date()
-            let since = try self.since.map { text throws -> Date in
-                if let date = Timestamp.parse(text) { return date }
-                return now.addingTimeInterval(-DurationText.seconds(try DurationText.parse(text)))
-            }
+            let since = try self.since.map { try Timestamp.parse($0, orAgoFrom: now) }
             let (ids, dead, service) = (self.ids, self.dead, self.service)
             let opened = try await database.open()
             let count: Int
@@ -163,10 +160,8 @@ struct QueueCommand: AsyncParsableCommand {
                 if let service {
                     serviceID = try await opened.read { tx in try tx.services.find(service).id ?? 0 }
                 }
-                // Short write transactions: the relay's ingest interleaves with a large requeue.
-                count = try await opened.writeInBatches(of: QueueCommand.batchSize) { [serviceID] tx, limit in
-                    try tx.queue.retryDead(serviceID: serviceID, since: since, now: now, limit: limit)
-                }
+                count = try await opened.retryDead(
+                    serviceID: serviceID, since: since, now: now, batchSize: QueueCommand.batchSize)
             } else {
                 count = try await opened.write { tx in try tx.queue.retry(ids: ids, now: now) }
             }
